@@ -1,0 +1,53 @@
+# The two commands a newcomer needs are `make run` and `make test`; the rest is for CI and
+# maintainers. Both create .venv from requirements.lock and, with DATABASE_URL unset, start an
+# embedded PostgreSQL (see api/devstack.py).
+
+PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null && echo $$p && break; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STACK := $(BIN)/python -m api.devstack
+
+.PHONY: run test bench verify lint openapi openapi-check check-deploy migrations-check lock clean
+
+$(BIN)/.installed: requirements.lock
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --no-deps -r requirements.lock
+	@touch $@
+
+run: $(BIN)/.installed
+	$(STACK) run
+
+test: $(BIN)/.installed
+	$(STACK) test $(PYTEST_ARGS)
+
+bench: $(BIN)/.installed
+	$(STACK) exec $(BIN)/python -m tests.bench $(BENCH_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
+openapi: $(BIN)/.installed
+	DATABASE_URL=$${DATABASE_URL:-postgres:///unused} $(BIN)/python manage.py spectacular --validate --fail-on-warn --file openapi/openapi.yaml
+
+openapi-check: $(BIN)/.installed
+	@DATABASE_URL=$${DATABASE_URL:-postgres:///unused} $(BIN)/python manage.py spectacular --validate --fail-on-warn --file $(VENV)/openapi.generated.yaml
+	@diff -u openapi/openapi.yaml $(VENV)/openapi.generated.yaml >/dev/null || { \
+		echo "openapi/openapi.yaml is out of date with the code: run 'make openapi' and commit it."; exit 1; }
+
+migrations-check: $(BIN)/.installed
+	DATABASE_URL=$${DATABASE_URL:-postgres:///unused} $(BIN)/python manage.py makemigrations --check --dry-run
+
+check-deploy: $(BIN)/.installed
+	DATABASE_URL=$${DATABASE_URL:-postgres:///unused} DJANGO_SETTINGS_MODULE=api.settings.production \
+	SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))') \
+	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+# Regenerate the lock file after changing pyproject.toml (needs uv in the venv).
+lock: $(BIN)/.installed
+	$(BIN)/pip install --quiet uv && $(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) var

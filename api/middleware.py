@@ -1,0 +1,106 @@
+import json
+import logging
+import re
+import time
+import uuid
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+
+from api.errors import PROBLEM_CONTENT_TYPE, problem
+from api.logging import request_id_var
+from api.throttling import ratelimit_headers
+
+access_log = logging.getLogger("api.access")
+log = logging.getLogger("api.errors")
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+class RequestIDMiddleware:
+    """A request id on every response and log line, taken from the caller when well formed.
+
+    The access log names the route pattern, not the path, so claim codes and ids in URLs and
+    search terms in query strings never reach the logs.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = request_id
+            ratelimit_headers(request, response)
+            match = getattr(request, "resolver_match", None)
+            access_log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "route": "/" + match.route if match and match.route else "-",
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "application": getattr(
+                        getattr(request, "application", None), "client_id", None
+                    ),
+                },
+            )
+            return response
+        finally:
+            request_id_var.reset(token)
+
+
+class ProblemDetailsMiddleware:
+    """Turn every error response that is not already a problem document into one, and every
+    exception into a 500 (or 503 when the database is unreachable) without a stack trace."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code < 400 or response.get("Content-Type", "").startswith(
+            PROBLEM_CONTENT_TYPE
+        ):
+            return response
+        extensions = {}
+        detail = None
+        if response.get("Content-Type", "").startswith("application/json"):
+            try:
+                body = json.loads(response.content)
+            except ValueError:
+                body = None
+            if isinstance(body, dict) and "error" in body:
+                # OAuth endpoints (RFC 6749 §5.2): keep `error` so OAuth clients still work.
+                extensions = {k: body[k] for k in ("error", "error_description") if k in body}
+                detail = body.get("error_description") or body["error"]
+        if detail is None:
+            detail = {
+                404: "No resource at this URL.",
+                405: f"Method {request.method} is not allowed here.",
+            }.get(response.status_code, "The request failed.")
+        out = problem(response.status_code, detail, instance=request.path, **extensions)
+        for header in ("WWW-Authenticate", "Retry-After", "Allow", "Cache-Control", "Pragma"):
+            if header in response:
+                out[header] = response[header]
+        return out
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, (OperationalError, InterfaceError)):
+            log.warning("database unavailable", exc_info=False)
+            response = problem(
+                503,
+                "The database is unavailable. Retry shortly.",
+                code="database-unavailable",
+                instance=request.path,
+            )
+            response["Retry-After"] = "5"
+            return response
+        log.error("unhandled error", exc_info=not isinstance(exception, DatabaseError))
+        return problem(
+            500, "An unexpected error occurred; it has been logged.", instance=request.path
+        )

@@ -1,0 +1,85 @@
+"""OpenAPI plumbing: the OAuth2 security scheme with per-operation scopes, the shared problem
+component, and the error responses every operation can give."""
+
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+from api.permissions import scopes_for
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "An RFC 9457 problem document.",
+    "properties": {
+        "type": {"type": "string", "description": "A URI reference naming the problem type."},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "Field errors, for validation problems.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "pointer": {"type": "string", "description": "JSON pointer to the field."},
+                    "detail": {"type": "string"},
+                },
+                "required": ["pointer", "detail"],
+            },
+        },
+        "missing_scopes": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+
+COMMON_ERRORS = {
+    "400": "The request is malformed or has invalid fields.",
+    "401": "No token, or an invalid, expired or revoked one.",
+    "403": "The token lacks a scope this operation needs.",
+    "429": "Rate limit exceeded; see Retry-After.",
+}
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "api.authentication.BearerTokenAuthentication"
+    name = "oauth2"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "oauth2",
+            "description": "Client credentials grant. Access tokens last 15 minutes.",
+            "flows": {
+                "clientCredentials": {
+                    "tokenUrl": "/oauth/token/",
+                    "scopes": dict(settings.SCOPES),
+                }
+            },
+        }
+
+    def get_security_requirement(self, auto_schema):
+        return {self.name: scopes_for(auto_schema.view, auto_schema.method)}
+
+
+def only_public_api(endpoints, **kwargs):
+    return [e for e in endpoints if e[0].startswith("/api/v1/")]
+
+
+def add_problem_responses(result, generator, request, public):
+    """Every operation documents its error responses as problem documents."""
+    components = result.setdefault("components", {})
+    components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    problem_content = {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
+    for path, path_item in result.get("paths", {}).items():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            needed = dict(COMMON_ERRORS)
+            if "{" in path:
+                needed["404"] = "No such object, or not one your organisation may see."
+            for code, description in needed.items():
+                responses.setdefault(code, {"description": description})
+            for code, response in responses.items():
+                if code[0] in "45":
+                    response["content"] = dict(problem_content)
+    return result

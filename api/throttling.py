@@ -1,0 +1,73 @@
+"""Rate limits keyed on the OAuth application (a new token does not reset them), counted in
+PostgreSQL so all workers share one window. Answers carry the IETF RateLimit headers."""
+
+import hashlib
+import time
+
+from django.conf import settings
+from django.db import connection
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
+
+_UPSERT = """
+INSERT INTO api_ratelimitwindow (key, window_start, count) VALUES (%s, %s, 1)
+ON CONFLICT (key, window_start) DO UPDATE SET count = api_ratelimitwindow.count + 1
+RETURNING count
+"""
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    count, period = rate.split("/")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+    return int(count), seconds
+
+
+def hit(key: str, limit: int, window: int) -> tuple[int, int, int]:
+    """Count one request; return (limit, remaining, seconds until the window resets)."""
+    now = int(time.time())
+    start = now - now % window
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT, [key, start])
+        count = cursor.fetchone()[0]
+    return limit, limit - count, start + window - now
+
+
+class ApplicationRateThrottle(BaseThrottle):
+    scope = "application"
+
+    def allow_request(self, request, view):
+        application = getattr(request.auth, "application_id", None)
+        if application is None:
+            return True
+        limit, window = parse_rate(api_settings.DEFAULT_THROTTLE_RATES[self.scope])
+        limit, remaining, reset = hit(f"app:{application}", limit, window)
+        request._request.ratelimit = (self.scope, limit, max(remaining, 0), reset, window)
+        self._wait = reset
+        return remaining >= 0
+
+    def wait(self):
+        return self._wait
+
+
+class TokenEndpointThrottle:
+    """Token requests per client id, so guessing one client's secret is slow."""
+
+    def check(self, request) -> int | None:
+        client_id = request.POST.get("client_id", "")
+        auth = request.META.get("HTTP_AUTHORIZATION", "")
+        if auth.startswith("Basic "):
+            client_id = auth[6:]
+        key = "token:" + hashlib.sha256(client_id.encode()).hexdigest()[:32]
+        rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["token"]
+        limit, window = parse_rate(rate)
+        _, remaining, reset = hit(key, limit, window)
+        return reset if remaining < 0 else None
+
+
+def ratelimit_headers(request, response):
+    state = getattr(request, "ratelimit", None)
+    if state is None:
+        return
+    policy, limit, remaining, reset, window = state
+    response["RateLimit-Policy"] = f'"{policy}";q={limit};w={window}'
+    response["RateLimit"] = f'"{policy}";r={remaining};t={reset}'

@@ -1,0 +1,39 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from api import health, oauth
+
+oauth_patterns = (
+    [
+        path("token/", oauth.TokenView.as_view(), name="token"),
+        path("revoke_token/", oauth.RevokeTokenView.as_view(), name="revoke-token"),
+        path("introspect/", oauth.IntrospectTokenView.as_view(), name="introspect"),
+    ],
+    "oauth",
+)
+
+api_v1 = [
+    path("", include("partners.api.urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("oauth/", include(oauth_patterns)),
+    path(
+        ".well-known/oauth-authorization-server",
+        oauth.authorization_server_metadata,
+        name="oauth-metadata",
+    ),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "api.errors.handler400"
+handler403 = "api.errors.handler403"
+handler404 = "api.errors.handler404"
+handler500 = "api.errors.handler500"

@@ -1,0 +1,81 @@
+"""Shared fixtures: organisations, OAuth clients and API clients that carry a real bearer token
+(created the way the token endpoint creates them: stored only as a checksum)."""
+
+import secrets
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+from oauth2_provider.models import get_access_token_model
+from rest_framework.test import APIClient
+
+from api.oauth import token_checksum
+from partners.models import Organisation
+from partners.services import application_create
+
+ALL_SCOPES = tuple(settings.SCOPES)
+
+
+def issue_token(application, scopes=None, expires_in=900) -> str:
+    raw = secrets.token_urlsafe(24)
+    get_access_token_model().objects.create(
+        application=application,
+        token="",
+        token_checksum=token_checksum(raw),
+        scope=" ".join(scopes if scopes is not None else application.scopes),
+        expires=timezone.now() + timedelta(seconds=expires_in),
+    )
+    return raw
+
+
+@pytest.fixture
+def make_organisation(db):
+    counter = iter(range(1, 10_000))
+
+    def make(name=None, kind="clinic", **fields):
+        return Organisation.objects.create(
+            name=name or f"Organisation {next(counter)}", kind=kind, **fields
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_application(db):
+    def make(organisation, scopes=ALL_SCOPES):
+        application, secret = application_create(organisation=organisation, scopes=list(scopes))
+        application.plain_secret = secret
+        return application
+
+    return make
+
+
+@pytest.fixture
+def api_client_for(make_application):
+    """An APIClient authenticated as `organisation` with the given scopes."""
+
+    def make(organisation, scopes=ALL_SCOPES):
+        application = make_application(organisation, scopes)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(application)}")
+        client.organisation = organisation
+        client.application = application
+        return client
+
+    return make
+
+
+@pytest.fixture
+def organisation(make_organisation):
+    return make_organisation("Clínica Aberta", kind="clinic")
+
+
+@pytest.fixture
+def client(api_client_for, organisation):
+    return api_client_for(organisation)
+
+
+@pytest.fixture
+def anonymous():
+    return APIClient()
