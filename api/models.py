@@ -38,3 +38,27 @@ class Event(models.Model):
 
     def __str__(self):
         return f"{self.type} {self.id}"
+
+
+class IdempotencyKey(models.Model):
+    """An `Idempotency-Key` seen from one OAuth client, with the response it produced, so a
+    retried POST returns the original answer instead of creating twice. Kept at least 24 hours
+    (see the retention job)."""
+
+    application = models.ForeignKey(
+        "partners.Application", on_delete=models.CASCADE, related_name="idempotency_keys"
+    )
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    response_headers = models.JSONField(default=dict)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["application", "key"], name="idempotency_client_key")
+        ]
+
+    def __str__(self):
+        return self.key

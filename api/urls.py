@@ -15,6 +15,8 @@ oauth_patterns = (
 
 api_v1 = [
     path("", include("partners.api.urls")),
+    path("", include("referrals.api.urls")),
+    path("", include("api.webhooks.urls")),
 ]
 
 urlpatterns = [
