@@ -1,0 +1,18 @@
+"""Benchmarks (`make bench`): production-like (DEBUG off, quiet logs) but over plain HTTP on
+loopback, with rate limits out of the way and the bench-only comparison views mounted."""
+
+import os
+
+os.environ.setdefault("ALLOW_LOOPBACK_WEBHOOKS", "1")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+from api.settings.base import *  # noqa: E402,F403
+
+SECRET_KEY = "bench-only-key"  # noqa: S105
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ROOT_URLCONF = "tests.bench.urls"
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {"application": "10000000/min", "token": "100000/min"},
+}
