@@ -6,9 +6,9 @@ import os
 os.environ.setdefault("ALLOW_LOOPBACK_WEBHOOKS", "1")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-from api.settings.base import *  # noqa: E402,F403
+from api.settings.base import *  # noqa: F403
 
-SECRET_KEY = "bench-only-key"  # noqa: S105
+SECRET_KEY = "bench-only-key"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 ROOT_URLCONF = "tests.bench.urls"
