@@ -2,7 +2,7 @@
 # maintainers. Both create .venv from requirements.lock and, with DATABASE_URL unset, start an
 # embedded PostgreSQL (see api/devstack.py).
 
-PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
+PYTHON ?= $(shell for p in python3.11 python3.12 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null && echo $$p && break; done)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -28,6 +28,7 @@ bench: $(BIN)/.installed
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 openapi: $(BIN)/.installed
 	DATABASE_URL=$${DATABASE_URL:-postgres:///unused} $(BIN)/python manage.py spectacular --validate --fail-on-warn --file openapi/openapi.yaml
