@@ -110,6 +110,14 @@ class Partnership(models.Model):
         models.CharField(max_length=16, choices=DataCategory.choices), default=list
     )
     purposes = ArrayField(models.CharField(max_length=200), default=list)
+    suspended_by = models.ForeignKey(
+        Organisation,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The side that suspended it: only that side may resume it.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -237,6 +245,10 @@ class Location(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
+        indexes = [
+            # The bounding-box prefilter of the distance search (no PostGIS here).
+            models.Index(fields=["latitude", "longitude"], name="location_lat_lon"),
+        ]
 
     def __str__(self):
         return self.name or str(self.id)
