@@ -1,0 +1,412 @@
+"""The OAuth 2.0 authorisation server as partners see it: client credentials only, per-application
+scopes, revocation limited to one's own tokens, introspection limited to resource servers, and
+nothing usable left in the database (RFC 6749, 7009, 7662, 8414, 9700)."""
+
+import subprocess
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from oauth2_provider.models import get_access_token_model
+from oauthlib.oauth2 import BackendApplicationClient
+from requests_oauthlib import OAuth2Session
+
+from api.oauth import token_checksum
+from tests.api.helpers import (
+    assert_problem,
+    basic_auth,
+    obtain_token,
+    pgserver_bin,
+    token_request,
+)
+from tests.conftest import ALL_SCOPES, issue_token
+
+AccessToken = get_access_token_model()
+
+
+@pytest.fixture
+def clinic(make_organisation, make_application):
+    return make_application(make_organisation("Clínica Aberta", kind="clinic"))
+
+
+@pytest.fixture
+def collective(make_organisation, make_application):
+    return make_application(
+        make_organisation("Red Umbrella Collective", kind="sex_worker_led"),
+        scopes=["directory:read", "referrals:read"],
+    )
+
+
+def me(http, token):
+    return http.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_standard_client_library_gets_a_token_over_http_and_calls_me(
+    live_server, make_organisation, make_application, monkeypatch
+):
+    # oauthlib insists on TLS; the live server speaks plain HTTP on loopback.
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    organisation = make_organisation("Sin Fronteras", kind="immigrant_rights")
+    application = make_application(organisation, scopes=["directory:read", "referrals:write"])
+
+    session = OAuth2Session(client=BackendApplicationClient(client_id=application.client_id))
+    token = session.fetch_token(
+        token_url=live_server.url + "/oauth/token/",
+        client_id=application.client_id,
+        client_secret=application.plain_secret,
+    )
+    assert token["token_type"] == "Bearer"
+    assert token["expires_in"] == 900
+    assert "refresh_token" not in token
+    assert sorted(token["scope"]) == ["directory:read", "referrals:write"]
+
+    response = session.get(live_server.url + "/api/v1/me", timeout=10)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["organisation"]["id"] == str(organisation.id)
+    assert body["organisation"]["name"] == "Sin Fronteras"
+    assert body["client_id"] == application.client_id
+    assert body["scopes"] == ["directory:read", "referrals:write"]
+
+
+def test_credentials_in_the_body_work_too(http, clinic):
+    response = token_request(http, clinic.client_id, clinic.plain_secret, basic=False)
+    assert response.status_code == 200
+    assert me(http, response.json()["access_token"]).status_code == 200
+
+
+@pytest.mark.parametrize("basic", [True, False], ids=["basic", "body"])
+def test_wrong_secret_is_invalid_client(http, clinic, basic):
+    response = token_request(http, clinic.client_id, "not-the-secret", basic=basic)
+    body = assert_problem(response, 401)
+    assert body["error"] == "invalid_client"
+    assert not AccessToken.objects.exists()
+
+
+def test_unknown_client_is_invalid_client(http, clinic):
+    response = token_request(http, "no-such-client", clinic.plain_secret)
+    assert assert_problem(response, 401)["error"] == "invalid_client"
+
+
+def test_suspended_organisation_gets_no_token_and_its_tokens_stop(http, clinic):
+    token = obtain_token(http, clinic)
+    clinic.organisation.suspended = True
+    clinic.organisation.save()
+    assert token_request(http, clinic.client_id, clinic.plain_secret).status_code == 401
+    assert_problem(me(http, token), 401)
+
+
+def test_access_token_lives_15_minutes_by_default(http, clinic):
+    assert settings.OAUTH2_PROVIDER["ACCESS_TOKEN_EXPIRE_SECONDS"] == 900
+    before = timezone.now()
+    response = token_request(http, clinic.client_id, clinic.plain_secret)
+    assert response.json()["expires_in"] == 900
+    stored = AccessToken.objects.get(application=clinic)
+    assert (
+        before + timedelta(seconds=899) <= stored.expires <= timezone.now() + timedelta(seconds=901)
+    )
+
+
+def test_no_refresh_token_for_client_credentials(http, clinic):
+    response = token_request(http, clinic.client_id, clinic.plain_secret)
+    assert "refresh_token" not in response.json()
+
+
+def test_expired_token_is_401(http, clinic):
+    token = issue_token(clinic, expires_in=-1)
+    body = assert_problem(me(http, token), 401)
+    assert 'error="invalid_token"' in me(http, token)["WWW-Authenticate"]
+    assert body["type"] == "/problems/invalid-token"
+
+
+def test_unknown_token_is_401_with_bearer_challenge(http, clinic):
+    response = me(http, "made-up-token")
+    assert_problem(response, 401)
+    assert response["WWW-Authenticate"].startswith("Bearer ")
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+
+
+def test_missing_token_is_401_with_bearer_challenge(http):
+    response = http.get("/api/v1/me")
+    assert_problem(response, 401)
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_other_authorization_scheme_is_401(http, clinic):
+    response = http.get(
+        "/api/v1/me", HTTP_AUTHORIZATION=basic_auth(clinic.client_id, clinic.plain_secret)
+    )
+    assert_problem(response, 401)
+    assert 'error="invalid_request"' in response["WWW-Authenticate"]
+
+
+# --- scopes --------------------------------------------------------------------------------
+
+
+def test_empty_scope_request_gets_exactly_the_applications_scopes(http, collective):
+    response = token_request(http, collective.client_id, collective.plain_secret)
+    assert response.status_code == 200
+    assert sorted(response.json()["scope"].split()) == ["directory:read", "referrals:read"]
+    token = response.json()["access_token"]
+    assert me(http, token).json()["scopes"] == ["directory:read", "referrals:read"]
+
+
+def test_subset_of_granted_scopes_can_be_asked_for(http, collective):
+    response = token_request(
+        http, collective.client_id, collective.plain_secret, scope="referrals:read"
+    )
+    assert response.json()["scope"] == "referrals:read"
+
+
+@pytest.mark.parametrize(
+    "scope",
+    ["webhooks:manage", "directory:read webhooks:manage", "introspection", "no-such-scope"],
+)
+def test_scope_not_granted_is_invalid_scope(http, collective, scope):
+    response = token_request(http, collective.client_id, collective.plain_secret, scope=scope)
+    assert assert_problem(response, 400)["error"] == "invalid_scope"
+    assert not AccessToken.objects.exists()
+
+
+def test_partner_can_never_get_introspection_even_if_listed(http, make_organisation):
+    """Even a mistaken `introspection` entry in a partner's scopes grants nothing."""
+    from partners.services import application_create
+
+    application, secret = application_create(
+        organisation=make_organisation(), scopes=["directory:read", "introspection"]
+    )
+    response = token_request(http, application.client_id, secret, scope="introspection")
+    assert assert_problem(response, 400)["error"] == "invalid_scope"
+    response = token_request(http, application.client_id, secret)
+    assert response.json()["scope"] == "directory:read"
+
+
+@pytest.mark.urls("tests.api.urls")
+def test_missing_scope_is_403_naming_it(http, make_organisation, make_application):
+    application = make_application(
+        make_organisation(), scopes=["referrals:read", "referrals:write"]
+    )
+    token = obtain_token(http, application)
+    assert http.get("/api/v1/_probe", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    response = http.post(
+        "/api/v1/_probe",
+        {"name": "x", "items": []},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    body = assert_problem(response, 403)
+    assert body["missing_scopes"] == ["directory:write"]
+    assert "directory:write" in body["detail"]
+    assert body["type"] == "/problems/insufficient-scope"
+    assert response["WWW-Authenticate"] == (
+        'Bearer realm="api", error="insufficient_scope", scope="directory:write"'
+    )
+
+
+@pytest.mark.urls("tests.api.urls")
+def test_scopes_are_per_token_not_per_application(http, clinic):
+    """A token asked for with fewer scopes is limited to those, whatever the application has."""
+    token = obtain_token(http, clinic, scope="directory:read")
+    response = http.get("/api/v1/_probe", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert assert_problem(response, 403)["missing_scopes"] == ["referrals:read"]
+
+
+# --- grants --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"grant_type": "password", "username": "someone", "password": "secret"},
+        {"grant_type": "authorization_code", "code": "abc", "redirect_uri": "https://x.test/"},
+        {"grant_type": "refresh_token", "refresh_token": "abc"},
+        {"grant_type": "implicit"},
+        {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": "abc"},
+        {},
+    ],
+    ids=["password", "authorization_code", "refresh_token", "implicit", "device_code", "none"],
+)
+def test_other_grants_are_refused(http, clinic, data):
+    response = http.post(
+        "/oauth/token/", data, HTTP_AUTHORIZATION=basic_auth(clinic.client_id, clinic.plain_secret)
+    )
+    assert assert_problem(response, 400)["error"] == "unsupported_grant_type"
+    assert not AccessToken.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path", ["/oauth/authorize/", "/oauth/applications/", "/oauth/authorized_tokens/"]
+)
+def test_toolkit_user_facing_pages_are_not_mounted(http, path):
+    assert_problem(http.get(path + "?response_type=token&client_id=x"), 404)
+
+
+def test_token_endpoint_refuses_get(http, clinic):
+    assert_problem(http.get("/oauth/token/?grant_type=client_credentials"), 405)
+
+
+# --- bearer transport ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_header", [False, True], ids=["query-only", "query-and-header"])
+def test_query_string_token_is_refused_even_when_valid(http, clinic, with_header):
+    token = obtain_token(http, clinic)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if with_header else {}
+    response = http.get(f"/api/v1/me?access_token={token}", **headers)
+    body = assert_problem(response, 401)
+    assert "Authorization header" in body["detail"]
+    assert 'error="invalid_request"' in response["WWW-Authenticate"]
+    assert me(http, token).status_code == 200
+
+
+def test_form_body_token_is_not_accepted(http, clinic):
+    token = obtain_token(http, clinic)
+    response = http.generic(
+        "GET",
+        "/api/v1/me",
+        f"access_token={token}",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert_problem(response, 401)
+
+
+# --- revocation (RFC 7009) -----------------------------------------------------------------
+
+
+def revoke(http, application, token):
+    return http.post(
+        "/oauth/revoke_token/",
+        {"token": token, "token_type_hint": "access_token"},
+        HTTP_AUTHORIZATION=basic_auth(application.client_id, application.plain_secret),
+    )
+
+
+def test_revoked_token_is_401(http, clinic):
+    token = obtain_token(http, clinic)
+    assert me(http, token).status_code == 200
+    assert revoke(http, clinic, token).status_code == 200
+    assert_problem(me(http, token), 401)
+
+
+def test_revocation_needs_client_authentication(http, clinic):
+    token = obtain_token(http, clinic)
+    response = http.post("/oauth/revoke_token/", {"token": token})
+    assert_problem(response, 401)
+    assert me(http, token).status_code == 200
+
+
+def test_a_client_cannot_revoke_another_clients_token(http, clinic, collective):
+    token = obtain_token(http, clinic)
+    # RFC 7009 §2.2: answer 200 whatever happened, so nothing is disclosed...
+    assert revoke(http, collective, token).status_code == 200
+    # ...but the token belongs to another client and keeps working.
+    assert me(http, token).status_code == 200
+
+
+# --- introspection (RFC 7662) --------------------------------------------------------------
+
+
+@pytest.fixture
+def resource_server(make_organisation):
+    from partners.services import application_create
+
+    application, secret = application_create(organisation=make_organisation("Network"), scopes=[])
+    application.resource_server = True
+    application.save()
+    application.plain_secret = secret
+    return application
+
+
+def test_resource_server_can_introspect(http, resource_server, clinic):
+    introspection_token = obtain_token(http, resource_server, scope="introspection")
+    token = obtain_token(http, clinic, scope="directory:read")
+    response = http.post(
+        "/oauth/introspect/", {"token": token}, HTTP_AUTHORIZATION=f"Bearer {introspection_token}"
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["active"] is True
+    assert body["scope"] == "directory:read"
+    assert body["client_id"] == clinic.client_id
+
+    response = http.post(
+        "/oauth/introspect/",
+        {"token": "not-a-token"},
+        HTTP_AUTHORIZATION=f"Bearer {introspection_token}",
+    )
+    assert response.json() == {"active": False}
+
+
+def test_resource_server_default_scopes_exclude_introspection(http, resource_server):
+    response = token_request(http, resource_server.client_id, resource_server.plain_secret)
+    assert "introspection" not in response.json()["scope"].split()
+
+
+def test_partner_token_cannot_introspect(http, clinic):
+    token = obtain_token(http, clinic)
+    response = http.post(
+        "/oauth/introspect/", {"token": token}, HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+    assert response.status_code in (401, 403)
+    assert response["Content-Type"] == "application/problem+json"
+    assert "active" not in response.content.decode()
+
+
+def test_introspection_is_post_only(http, resource_server, clinic):
+    introspection_token = obtain_token(http, resource_server, scope="introspection")
+    token = obtain_token(http, clinic)
+    response = http.get(
+        f"/oauth/introspect/?token={token}", HTTP_AUTHORIZATION=f"Bearer {introspection_token}"
+    )
+    assert_problem(response, 405)
+    assert "POST" in response["Allow"]
+    assert "active" not in response.content.decode()
+
+
+# --- storage -------------------------------------------------------------------------------
+
+
+def test_tokens_are_stored_only_as_checksums(http, clinic):
+    token = obtain_token(http, clinic)
+    stored = AccessToken.objects.get(application=clinic)
+    assert stored.token == ""
+    assert stored.token_checksum == token_checksum(token)
+    clinic.refresh_from_db()
+    assert clinic.client_secret.startswith("client_sha256$")
+    assert clinic.plain_secret not in clinic.client_secret
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_dump_holds_no_usable_token_or_secret(http, make_organisation, make_application):
+    application = make_application(make_organisation("Clínica Aberta"), scopes=ALL_SCOPES)
+    token = obtain_token(http, application)
+    pg_dump = pgserver_bin("pg_dump")
+    params = connection.get_connection_params()
+    dump = subprocess.run(
+        [
+            str(pg_dump),
+            "--data-only",
+            "--no-owner",
+            "-h",
+            params.get("host") or "127.0.0.1",
+            "-p",
+            str(params.get("port") or 5432),
+            "-U",
+            params["user"],
+            "-d",
+            params["dbname"],
+        ],
+        env={"PGPASSWORD": params.get("password") or "", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    # The dump does hold the rows (so the test can fail), just nothing anyone could use.
+    assert token_checksum(token) in dump
+    assert application.client_id in dump
+    assert token not in dump
+    assert application.plain_secret not in dump

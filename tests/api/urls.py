@@ -1,0 +1,55 @@
+"""Test-only views mounted beside the real URLs (`@pytest.mark.urls("tests.api.urls")`): a
+scoped endpoint that validates a body, and views that fail, so the error paths of the shared
+plumbing can be exercised without depending on another app's endpoints."""
+
+from django.urls import path
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.urls import urlpatterns as api_urlpatterns
+
+
+class ProbeItemSerializer(serializers.Serializer):
+    count = serializers.IntegerField(min_value=0)
+
+
+class ProbeSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=5)
+    items = ProbeItemSerializer(many=True)
+
+
+class ProbeView(APIView):
+    required_scopes = {"GET": ["referrals:read"], "POST": ["directory:write", "referrals:write"]}
+
+    def get(self, request):
+        return Response({"ok": True})
+
+    def post(self, request):
+        serializer = ProbeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(serializer.validated_data, status=201)
+
+
+class BoomView(APIView):
+    required_scopes: list[str] = []
+
+    def get(self, request):
+        raise RuntimeError("boom-marker: an internal detail that must not leak")
+
+
+def plain_boom(request):
+    raise ValueError("plain-boom-marker")
+
+
+urlpatterns = [
+    path("api/v1/_probe", ProbeView.as_view()),
+    path("api/v1/_boom", BoomView.as_view()),
+    path("_plain_boom", plain_boom),
+    *api_urlpatterns,
+]
+
+handler400 = "api.errors.handler400"
+handler403 = "api.errors.handler403"
+handler404 = "api.errors.handler404"
+handler500 = "api.errors.handler500"
