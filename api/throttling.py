@@ -1,8 +1,10 @@
 """Rate limits keyed on the OAuth application (a new token does not reset them), counted in
 PostgreSQL so all workers share one window. Answers carry the IETF RateLimit headers."""
 
+import base64
 import hashlib
 import time
+from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.db import connection
@@ -53,15 +55,27 @@ class TokenEndpointThrottle:
     """Token requests per client id, so guessing one client's secret is slow."""
 
     def check(self, request) -> int | None:
-        client_id = request.POST.get("client_id", "")
-        auth = request.META.get("HTTP_AUTHORIZATION", "")
-        if auth.startswith("Basic "):
-            client_id = auth[6:]
+        client_id = basic_client_id(request.META.get("HTTP_AUTHORIZATION", ""))
+        if client_id is None:
+            client_id = request.POST.get("client_id", "")
         key = "token:" + hashlib.sha256(client_id.encode()).hexdigest()[:32]
         rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["token"]
         limit, window = parse_rate(rate)
         _, remaining, reset = hit(key, limit, window)
         return reset if remaining < 0 else None
+
+
+def basic_client_id(header: str) -> str | None:
+    """The client id of an HTTP Basic header (RFC 6749 §2.3.1: form-encoded, then base64).
+    Keying on the whole header would give every guessed secret a fresh budget."""
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return header
+    return unquote_plus(decoded.partition(":")[0])
 
 
 def ratelimit_headers(request, response):
