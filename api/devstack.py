@@ -32,7 +32,7 @@ def database_url() -> tuple[str, object | None]:
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"], None
     os.environ.setdefault("XDG_RUNTIME_DIR", str(VAR / "run"))
-    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True)
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
     import pgserver
 
     say(f"starting embedded PostgreSQL in {VAR / 'pgdata'}")
