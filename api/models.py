@@ -62,3 +62,6 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return self.key
+
+
+from api.audit.models import AuditAnchor, AuditEntry  # noqa: E402, F401

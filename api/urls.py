@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("partners.api.urls")),
     path("", include("referrals.api.urls")),
     path("", include("api.webhooks.urls")),
+    path("", include("api.audit.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,158 @@
+"""Appending to the audit trail. Every writer goes through `audit_record`, which takes a
+transaction-scoped advisory lock so that concurrent requests form one linear chain."""
+
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from api.audit.models import GENESIS_HASH, AuditAnchor, AuditEntry
+from api.logging import request_id_var
+
+log = logging.getLogger(__name__)
+
+# Arbitrary but fixed: the advisory lock key that serialises appends (and pruning).
+AUDIT_LOCK_KEY = 0x5352_4E41_5544  # "SRNAUD"
+
+HASHED_FIELDS = (
+    "sequence",
+    "time",
+    "actor_organisation",
+    "actor_application",
+    "actor_user",
+    "action",
+    "object_type",
+    "object_id",
+    "result",
+    "request_id",
+    "prev_hash",
+)
+
+
+def _canonical_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_hash(entry: AuditEntry) -> str:
+    """SHA-256 over sorted-key compact JSON of every field but `hash` itself. Times are UTC
+    with microseconds (PostgreSQL's precision), so a stored entry hashes the same on reread."""
+    values = {}
+    for name in HASHED_FIELDS:
+        value = getattr(entry, name)
+        if name == "time":
+            value = _canonical_time(value)
+        elif name == "actor_organisation" and value is not None:
+            value = str(value)
+        values[name] = value
+    encoded = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _lock() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
+
+
+def chain_tail() -> tuple[int, str]:
+    """The sequence number and hash the next entry chains onto."""
+    last = AuditEntry.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    if last is not None:
+        return last
+    anchor = AuditAnchor.objects.order_by("-pruned_through").first()
+    if anchor is not None:
+        return anchor.pruned_through, anchor.hash
+    return 0, GENESIS_HASH
+
+
+def audit_record(
+    *,
+    action: str,
+    result: str,
+    object_type: str = "",
+    object_id: str = "",
+    organisation=None,
+    application=None,
+    user=None,
+    request_id: str | None = None,
+) -> AuditEntry:
+    """Append one entry. Inside a caller's transaction the entry commits (or rolls back) with
+    the change it describes; the lock is held until then, which keeps the chain linear."""
+    organisation_id = getattr(organisation, "pk", organisation)
+    client_id = getattr(application, "client_id", application) or ""
+    user_id = getattr(user, "pk", user)
+    with transaction.atomic():
+        _lock()
+        sequence, prev_hash = chain_tail()
+        entry = AuditEntry(
+            sequence=sequence + 1,
+            time=timezone.now(),
+            actor_organisation=organisation_id,
+            actor_application=client_id,
+            actor_user=user_id,
+            action=action[:120],
+            object_type=object_type[:60],
+            object_id=str(object_id or "")[:64],
+            result=str(result)[:40],
+            request_id=request_id if request_id is not None else _current_request_id(),
+            prev_hash=prev_hash,
+        )
+        entry.hash = entry_hash(entry)
+        entry.save(force_insert=True)
+    return entry
+
+
+def _current_request_id() -> str:
+    value = request_id_var.get()
+    return "" if value == "-" else value
+
+
+def audit_denied(request, object_type: str, object_id) -> None:
+    """Call when a look-up found the object but it belongs to another organisation, just before
+    answering 404 exactly as for an unknown id. The entry is written by AuditMiddleware after
+    the response, outside the view's transaction, so rolling that back does not lose it."""
+    http_request = getattr(request, "_request", request)
+    pending = {"object_type": object_type, "object_id": str(object_id)}
+    if getattr(http_request, "audit_collects", False):
+        http_request.audit_denied = pending
+        return
+    audit_record(
+        action="denied " + route_name(http_request),
+        result="404",
+        organisation=getattr(http_request, "organisation", None),
+        application=getattr(http_request, "application", None),
+        **pending,
+    )
+
+
+def route_name(request) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return "-"
+    return f"{request.method} {match.view_name}"
+
+
+def audit_prune_through(sequence: int) -> int:
+    """Remove entries 1..sequence (a whole prefix), recording the last removed hash as the new
+    anchor. The trigger allows deletes only with `srn.audit_prune` on, and only up to the
+    latest anchor. Returns the number of entries removed."""
+    with transaction.atomic():
+        _lock()
+        last = (
+            AuditEntry.objects.filter(sequence__lte=sequence)
+            .order_by("-sequence")
+            .values_list("sequence", "hash")
+            .first()
+        )
+        if last is None:
+            return 0
+        AuditAnchor.objects.create(pruned_through=last[0], hash=last[1])
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL srn.audit_prune = 'on'")
+            cursor.execute("DELETE FROM api_auditentry WHERE sequence <= %s", [last[0]])
+            removed = cursor.rowcount
+            cursor.execute("SET LOCAL srn.audit_prune = 'off'")
+    log.info("audit trail pruned through %s", last[0])
+    return removed
