@@ -63,4 +63,10 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        # Rate-limit counts may be lost in a crash; skipping the WAL keeps the per-request
+        # upsert from waiting on a disk flush.
+        migrations.RunSQL(
+            "ALTER TABLE api_ratelimitwindow SET UNLOGGED",
+            reverse_sql="ALTER TABLE api_ratelimitwindow SET LOGGED",
+        ),
     ]
