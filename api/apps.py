@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class ApiConfig(AppConfig):
     name = "api"
     verbose_name = "API plumbing"
+
+    def ready(self):
+        # Webhooks hear about outbox events on commit; importing the tasks registers them with
+        # Celery (autodiscovery only looks at api.tasks).
+        from api.events import on_event_committed
+        from api.webhooks import tasks  # noqa: F401
+        from api.webhooks.services import on_events_committed
+
+        on_event_committed(on_events_committed)

@@ -31,10 +31,20 @@ class Event(models.Model):
     )
     data = models.JSONField(default=dict)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set once delivery rows exist for every endpoint that wants the event; the webhook sweeper
+    # fans out any event whose on-commit hook never ran (a crash between commit and fan-out).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created", "id"]
-        indexes = [models.Index(fields=["organisation", "created"], name="event_org_created")]
+        indexes = [
+            models.Index(fields=["organisation", "created"], name="event_org_created"),
+            models.Index(
+                fields=["created"],
+                name="event_undispatched",
+                condition=models.Q(dispatched_at__isnull=True),
+            ),
+        ]
 
     def __str__(self):
         return f"{self.type} {self.id}"
@@ -65,3 +75,4 @@ class IdempotencyKey(models.Model):
 
 
 from api.audit.models import AuditAnchor, AuditEntry  # noqa: E402, F401
+from api.webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint  # noqa: E402, F401

@@ -1,0 +1,119 @@
+"""Shapes of webhook endpoints, deliveries and attempts. Validation of the URL policy and of
+event types lives in services; these only check shape."""
+
+from rest_framework import serializers
+
+from api.serializers import StrictFieldsMixin
+from api.webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
+from api.webhooks.services import SUBSCRIBABLE
+
+EVENT_TYPES_HELP = "Event types to receive; '*' for all."
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookEndpoint
+        fields = [
+            "id",
+            "url",
+            "description",
+            "event_types",
+            "active",
+            "disabled_reason",
+            "disabled_at",
+            "failing_since",
+            "previous_secret_expires",
+            "created",
+            "updated",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {
+            "disabled_reason": {"help_text": "Why the endpoint was disabled, when it is."},
+            "previous_secret_expires": {
+                "help_text": "Until when the secret before the last rotation still signs."
+            },
+        }
+
+
+class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
+    """Only on creation and rotation: the one time the secret is shown."""
+
+    secret = serializers.CharField(
+        read_only=True, help_text="Standard Webhooks signing secret. Shown only this once."
+    )
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class WebhookEndpointCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    url = serializers.CharField(max_length=2000, help_text="An https:// URL with a public address.")
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=SUBSCRIBABLE),
+        allow_empty=False,
+        help_text=EVENT_TYPES_HELP,
+    )
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class WebhookEndpointUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
+    url = serializers.CharField(max_length=2000, required=False)
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=SUBSCRIBABLE),
+        allow_empty=False,
+        required=False,
+        help_text=EVENT_TYPES_HELP,
+    )
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    active = serializers.BooleanField(
+        required=False, help_text="false disables; true re-enables and sends what waited."
+    )
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    event_type = serializers.CharField(source="event.type", read_only=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "endpoint",
+            "event",
+            "event_type",
+            "sequence",
+            "status",
+            "next_attempt_at",
+            "delivered_at",
+            "created",
+        ]
+        read_only_fields = fields
+
+
+class WebhookDeliveryAttemptSerializer(serializers.ModelSerializer):
+    delivery = serializers.UUIDField(
+        source="delivery_id", read_only=True, help_text="Redeliver with this id."
+    )
+    event = serializers.UUIDField(
+        source="delivery.event_id", read_only=True, help_text="Also the webhook-id header."
+    )
+    event_type = serializers.CharField(source="delivery.event.type", read_only=True)
+    sequence = serializers.IntegerField(source="delivery.sequence", read_only=True)
+    delivery_status = serializers.CharField(source="delivery.status", read_only=True)
+
+    class Meta:
+        model = WebhookDeliveryAttempt
+        fields = [
+            "id",
+            "delivery",
+            "event",
+            "event_type",
+            "sequence",
+            "created",
+            "status_code",
+            "latency_ms",
+            "succeeded",
+            "error",
+            "delivery_status",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,431 @@
+"""Webhook rules: endpoints, fan-out of outbox events into deliveries, one attempt at a
+delivery, and the retry schedule. Tasks (tasks.py) are thin wrappers over these."""
+
+import json
+import logging
+import random
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from api.errors import Conflict, InvalidInput
+from api.events import EVENT_TYPES
+from api.models import Event
+from api.webhooks import delivery as wire
+from api.webhooks.models import (
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookEndpoint,
+)
+
+log = logging.getLogger(__name__)
+
+# Standard Webhooks schedule: the first attempt at once, then these waits after each failure
+# (about three days in all). Ten attempts, then the delivery is given up.
+RETRY_DELAYS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 14 * 3600, 20 * 3600, 24 * 3600)
+JITTER = 0.1
+# A Retry-After longer than the longest step is not honoured past it.
+MAX_RETRY_AFTER = RETRY_DELAYS[-1]
+# Waits up to this long ride a Celery countdown; longer ones are rows the sweeper picks up,
+# because a Redis broker redelivers tasks held past its visibility timeout.
+COUNTDOWN_LIMIT = 5
+# How long a claimed delivery is leased to the worker attempting it; longer than the total
+# HTTP timeout, so a live attempt is never taken over.
+LEASE = timedelta(seconds=60)
+FAILING_LIMIT = timedelta(days=3)
+SECRET_OVERLAP = timedelta(hours=24)
+WILDCARD = "*"
+SUBSCRIBABLE = (*EVENT_TYPES, WILDCARD)
+
+
+def retry_delay(attempts: int, *, retry_after: float | None = None, rng=random) -> float | None:
+    """Seconds until the next attempt after `attempts` failed ones, or None to give up.
+    Jitter (±10 %) spreads retries so a receiver coming back is not hit by a thundering herd."""
+    if attempts < 1 or attempts > len(RETRY_DELAYS):
+        return None
+    base = RETRY_DELAYS[attempts - 1]
+    delay = base * rng.uniform(1 - JITTER, 1 + JITTER)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+    return delay
+
+
+def is_retryable(outcome: wire.Outcome) -> bool:
+    """Timeouts, connection errors, 429 and 5xx are worth another try; a redirect, a refused
+    address or any other answer is not."""
+    if outcome.status_code is None:
+        return not outcome.error.startswith("refused")
+    return outcome.status_code == 429 or outcome.status_code >= 500
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+
+def _validate_url(url: str) -> None:
+    try:
+        wire.check_url(url)
+    except wire.URLRefused as exc:
+        raise InvalidInput(str(exc), errors=[{"pointer": "/url", "detail": str(exc)}]) from exc
+
+
+def _validate_event_types(event_types: list[str]) -> list[str]:
+    unknown = [t for t in event_types if t not in SUBSCRIBABLE]
+    if unknown or not event_types:
+        detail = (
+            f"Unknown event types: {', '.join(unknown)}."
+            if unknown
+            else "Name at least one event type, or '*' for all."
+        )
+        raise InvalidInput(detail, errors=[{"pointer": "/event_types", "detail": detail}])
+    return sorted(set(event_types))
+
+
+def endpoint_create(
+    *, organisation, url: str, event_types: list[str], description: str = ""
+) -> WebhookEndpoint:
+    _validate_url(url)
+    return WebhookEndpoint.objects.create(
+        organisation=organisation,
+        url=url,
+        event_types=_validate_event_types(event_types),
+        description=description,
+        secret=wire.new_secret(),
+    )
+
+
+def endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
+    """Change URL, event types, description or `active`. Re-enabling clears the reason and
+    sends everything that waited while the endpoint was off."""
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        if "url" in changes:
+            _validate_url(changes["url"])
+            endpoint.url = changes["url"]
+        if "event_types" in changes:
+            endpoint.event_types = _validate_event_types(changes["event_types"])
+        if "description" in changes:
+            endpoint.description = changes["description"]
+        reenabled = False
+        if "active" in changes and changes["active"] != endpoint.active:
+            endpoint.active = changes["active"]
+            if endpoint.active:
+                reenabled = True
+                endpoint.disabled_reason = ""
+                endpoint.disabled_at = None
+                endpoint.failing_since = None
+            else:
+                endpoint.disabled_reason = "Disabled by its owner."
+                endpoint.disabled_at = timezone.now()
+        endpoint.save()
+        if reenabled:
+            ids = list(
+                WebhookDelivery.objects.filter(
+                    endpoint=endpoint, status=DeliveryStatus.PENDING
+                ).values_list("id", flat=True)
+            )
+            WebhookDelivery.objects.filter(id__in=ids).update(
+                attempts=0, next_attempt_at=timezone.now()
+            )
+            transaction.on_commit(lambda: publish(ids))
+    return endpoint
+
+
+def endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    endpoint.delete()
+
+
+def endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """A new secret; the old one keeps signing for 24 hours beside it."""
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        endpoint.previous_secret = endpoint.secret
+        endpoint.previous_secret_expires = timezone.now() + SECRET_OVERLAP
+        endpoint.secret = wire.new_secret()
+        endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires"])
+    return endpoint
+
+
+def endpoint_disable(*, endpoint_id, reason: str) -> None:
+    WebhookEndpoint.objects.filter(id=endpoint_id, active=True).update(
+        active=False, disabled_reason=reason[:300], disabled_at=timezone.now()
+    )
+
+
+def endpoint_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """A `ping` event for this endpoint alone, delivered like any other."""
+    if not endpoint.active:
+        raise Conflict(
+            "The endpoint is disabled; re-enable it (PATCH active=true) before pinging.",
+            disabled_reason=endpoint.disabled_reason,
+        )
+    with transaction.atomic():
+        now = timezone.now()
+        event = Event.objects.create(
+            type="ping",
+            organisation_id=endpoint.organisation_id,
+            data={"webhook_endpoint": str(endpoint.id)},
+            dispatched_at=now,
+        )
+        sequence = _take_sequences(endpoint.id, 1)
+        delivery = WebhookDelivery.objects.create(
+            endpoint=endpoint, event=event, sequence=sequence, next_attempt_at=now
+        )
+        transaction.on_commit(lambda: publish([delivery.id]))
+    return delivery
+
+
+# --- fan-out ---------------------------------------------------------------------------------
+
+
+def _take_sequences(endpoint_id, count: int) -> int:
+    """Reserve `count` sequence numbers for one endpoint; returns the first."""
+    last = (
+        WebhookEndpoint.objects.filter(id=endpoint_id)
+        .select_for_update()
+        .values_list("sequence", flat=True)
+        .get()
+    )
+    WebhookEndpoint.objects.filter(id=endpoint_id).update(sequence=F("sequence") + count)
+    return last + 1
+
+
+def events_dispatch(event_ids: Iterable) -> list:
+    """Create the deliveries for events not yet fanned out, in one transaction, and return the
+    ids of those that can be sent now. Safe to run twice: a claimed event is skipped."""
+    with transaction.atomic():
+        events = list(
+            Event.objects.select_for_update(skip_locked=True)
+            .filter(id__in=list(event_ids), dispatched_at__isnull=True)
+            .order_by("created", "id")
+        )
+        if not events:
+            return []
+        endpoints = list(
+            WebhookEndpoint.objects.filter(
+                organisation_id__in={e.organisation_id for e in events}
+            ).order_by("id")
+        )
+        now = timezone.now()
+        wanted: dict = {}
+        for endpoint in endpoints:
+            for event in events:
+                if event.organisation_id == endpoint.organisation_id and endpoint.wants(event.type):
+                    wanted.setdefault(endpoint, []).append(event)
+        deliveries = []
+        for endpoint, its_events in wanted.items():
+            first = _take_sequences(endpoint.id, len(its_events))
+            deliveries.extend(
+                WebhookDelivery(
+                    endpoint=endpoint, event=event, sequence=first + n, next_attempt_at=now
+                )
+                for n, event in enumerate(its_events)
+            )
+        WebhookDelivery.objects.bulk_create(deliveries)
+        Event.objects.filter(id__in=[e.id for e in events]).update(dispatched_at=now)
+    return [d.id for d in deliveries if d.endpoint.active]
+
+
+def on_events_committed(event_ids) -> None:
+    """The outbox hook (registered in api/apps.py): fan out and queue at once. Any failure here
+    is logged and left to the sweeper; the API request that emitted must not fail after its
+    transaction committed."""
+    try:
+        publish(events_dispatch(event_ids))
+    except Exception:
+        log.exception("webhook fan-out failed; the sweeper will retry", extra={"events": 1})
+
+
+def publish(delivery_ids: Iterable, countdown: float | None = None) -> int:
+    """Queue an attempt per delivery. A broker that is down costs one fast failure, not one
+    per delivery: the rows stay due and the sweeper queues them when the broker is back."""
+    from api.webhooks.tasks import deliver
+
+    sent = 0
+    for delivery_id in delivery_ids:
+        try:
+            deliver.apply_async((str(delivery_id),), countdown=countdown, retry=False)
+        except Exception as exc:
+            log.warning("broker unavailable, leaving deliveries to the sweeper: %s", exc)
+            break
+        sent += 1
+    return sent
+
+
+# --- attempts --------------------------------------------------------------------------------
+
+
+def payload(delivery: WebhookDelivery) -> bytes:
+    """Thin: type, ids, timestamps and links that the event carried. Never personal data; the
+    receiver fetches details with its own token."""
+    event = delivery.event
+    body = {
+        "type": event.type,
+        "timestamp": event.created.isoformat().replace("+00:00", "Z"),
+        "sequence": delivery.sequence,
+        "data": {"id": str(event.id), **event.data},
+    }
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+    live = [endpoint.secret]
+    if endpoint.previous_secret and (
+        endpoint.previous_secret_expires and endpoint.previous_secret_expires > now
+    ):
+        live.append(endpoint.previous_secret)
+    return live
+
+
+def _claim(delivery_id) -> WebhookDelivery | None:
+    """Lease a due delivery to this worker, or None if it is not due, done, its endpoint is off
+    or another worker holds it (a duplicate task is then a harmless no-op)."""
+    now = timezone.now()
+    claimed = WebhookDelivery.objects.filter(
+        id=delivery_id,
+        status=DeliveryStatus.PENDING,
+        next_attempt_at__lte=now,
+        endpoint__active=True,
+    ).update(next_attempt_at=now + LEASE)
+    if not claimed:
+        return None
+    return WebhookDelivery.objects.select_related("endpoint", "event").get(id=delivery_id)
+
+
+def delivery_attempt(delivery_id, *, post=None) -> WebhookDeliveryAttempt | None:
+    """One attempt at one delivery: sign, POST, store what happened, schedule what comes next.
+    Returns the stored attempt, or None when there was nothing to do."""
+    delivery = _claim(delivery_id)
+    if delivery is None:
+        return None
+    endpoint = delivery.endpoint
+    now = timezone.now()
+    body = payload(delivery)
+    timestamp = int(now.timestamp())
+    msg_id = str(delivery.event_id)
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": wire.signature_header(
+            signing_secrets(endpoint, now), msg_id, timestamp, body
+        ),
+    }
+    outcome = (post or wire.post)(endpoint.url, body, headers)
+    return _record(delivery, outcome)
+
+
+def _record(delivery: WebhookDelivery, outcome: wire.Outcome) -> WebhookDeliveryAttempt:
+    now = timezone.now()
+    endpoint = delivery.endpoint
+    countdown = None
+    with transaction.atomic():
+        attempt = WebhookDeliveryAttempt.objects.create(
+            delivery=delivery,
+            endpoint=endpoint,
+            status_code=outcome.status_code,
+            latency_ms=outcome.latency_ms,
+            succeeded=outcome.succeeded,
+            error=outcome.error[:500],
+            response_excerpt=outcome.excerpt[:512],
+        )
+        delivery.attempts += 1
+        if outcome.succeeded:
+            delivery.status = DeliveryStatus.SUCCEEDED
+            delivery.delivered_at = now
+            delivery.next_attempt_at = None
+            if endpoint.failing_since is not None:
+                WebhookEndpoint.objects.filter(id=endpoint.id).update(failing_since=None)
+        else:
+            delay = (
+                retry_delay(delivery.attempts, retry_after=outcome.retry_after)
+                if is_retryable(outcome)
+                else None
+            )
+            if outcome.status_code == 410:
+                # Gone: the receiver asks us to stop. The delivery waits for a re-enable.
+                delivery.next_attempt_at = now
+                endpoint_disable(
+                    endpoint_id=endpoint.id,
+                    reason="The receiver answered 410 Gone; re-enable to resume.",
+                )
+            elif delay is None:
+                delivery.status = DeliveryStatus.FAILED
+                delivery.next_attempt_at = None
+            else:
+                delivery.next_attempt_at = now + timedelta(seconds=delay)
+                if delay <= COUNTDOWN_LIMIT:
+                    countdown = delay
+            _note_failure(endpoint, now)
+        delivery.save(update_fields=["status", "attempts", "next_attempt_at", "delivered_at"])
+        if countdown is not None:
+            transaction.on_commit(lambda: publish([delivery.id], countdown=countdown))
+    return attempt
+
+
+def _note_failure(endpoint: WebhookEndpoint, now: datetime) -> None:
+    """Three days of nothing but failures disables the endpoint with a reason its owner sees."""
+    WebhookEndpoint.objects.filter(id=endpoint.id, failing_since__isnull=True).update(
+        failing_since=now
+    )
+    since = endpoint.failing_since or now
+    if now - since >= FAILING_LIMIT:
+        endpoint_disable(
+            endpoint_id=endpoint.id,
+            reason=(
+                f"Every delivery failed from {since:%Y-%m-%d %H:%M} UTC for three days; "
+                "re-enable to resume."
+            ),
+        )
+
+
+def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery again with the same webhook-id, starting a fresh retry schedule."""
+    if not delivery.endpoint.active:
+        raise Conflict(
+            "The endpoint is disabled; re-enable it (PATCH active=true) to redeliver.",
+            disabled_reason=delivery.endpoint.disabled_reason,
+        )
+    with transaction.atomic():
+        WebhookDelivery.objects.filter(id=delivery.id).update(
+            status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now()
+        )
+        transaction.on_commit(lambda: publish([delivery.id]))
+    delivery.refresh_from_db()
+    return delivery
+
+
+# --- the sweeper -----------------------------------------------------------------------------
+
+
+def sweep(*, grace: float = 15.0, batch: int = 1000) -> dict:
+    """Catch up whatever the on-commit path missed: events never fanned out and deliveries due
+    (a long retry wait ended, a task was lost with the broker, a worker died mid-attempt).
+    `grace` keeps it from doubling tasks that are simply still in the queue."""
+    cutoff = timezone.now() - timedelta(seconds=grace)
+    stale_events = list(
+        Event.objects.filter(dispatched_at__isnull=True, created__lte=cutoff)
+        .order_by("created")
+        .values_list("id", flat=True)[:batch]
+    )
+    queued_now = events_dispatch(stale_events) if stale_events else []
+    with transaction.atomic():
+        due = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(
+                status=DeliveryStatus.PENDING,
+                next_attempt_at__lte=cutoff,
+                endpoint__active=True,
+            )
+            .order_by("next_attempt_at")
+            .values_list("id", flat=True)[:batch]
+        )
+        # Bumping to now means the next sweep leaves these alone for another `grace`.
+        WebhookDelivery.objects.filter(id__in=due).update(next_attempt_at=timezone.now())
+    published = publish([*queued_now, *due])
+    WebhookEndpoint.objects.filter(previous_secret_expires__lte=timezone.now()).update(
+        previous_secret="", previous_secret_expires=None
+    )
+    return {"events": len(stale_events), "due": len(due), "published": published}

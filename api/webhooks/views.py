@@ -1,0 +1,233 @@
+"""Webhook endpoints and deliveries over HTTP. Thin: parse, call one service or selector,
+shape the answer. Everything is scoped to the token's organisation."""
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.pagination import CursorPagination
+from api.webhooks import selectors, services
+from api.webhooks.models import WebhookEndpoint
+from api.webhooks.serializers import (
+    WebhookDeliveryAttemptSerializer,
+    WebhookDeliverySerializer,
+    WebhookEndpointCreateSerializer,
+    WebhookEndpointSerializer,
+    WebhookEndpointUpdateSerializer,
+    WebhookEndpointWithSecretSerializer,
+)
+
+SCOPES = ["webhooks:manage"]
+TAGS = ["webhooks"]
+ENDPOINT_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="Endpoint id.")
+
+ENDPOINT_EXAMPLE = {
+    "id": "6f1c2a4e-0d8b-4c1e-9a57-3b2f1e0c9d8a",
+    "url": "https://partner.example.org/hooks/srn",
+    "description": "Case system",
+    "event_types": ["referral.received", "referral.status_changed"],
+    "active": True,
+    "disabled_reason": "",
+    "disabled_at": None,
+    "failing_since": None,
+    "previous_secret_expires": None,
+    "created": "2026-11-28T09:00:00Z",
+    "updated": "2026-11-28T09:00:00Z",
+}
+SECRET_EXAMPLE = {**ENDPOINT_EXAMPLE, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+DELIVERY_EXAMPLE = {
+    "id": "0e3f9b1c-7a2d-4f65-8c4b-1d2e3f4a5b6c",
+    "endpoint": ENDPOINT_EXAMPLE["id"],
+    "event": "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d",
+    "event_type": "ping",
+    "sequence": 12,
+    "status": "pending",
+    "next_attempt_at": "2026-11-28T09:00:00Z",
+    "delivered_at": None,
+    "created": "2026-11-28T09:00:00Z",
+}
+ATTEMPT_EXAMPLE = {
+    "id": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+    "delivery": DELIVERY_EXAMPLE["id"],
+    "event": DELIVERY_EXAMPLE["event"],
+    "event_type": "referral.received",
+    "sequence": 12,
+    "created": "2026-11-28T09:00:01Z",
+    "status_code": 503,
+    "latency_ms": 87,
+    "succeeded": False,
+    "error": "",
+    "delivery_status": "pending",
+}
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _example(name, value, *, request=False):
+    return OpenApiExample(name, value=value, request_only=request, response_only=not request)
+
+
+class WebhookEndpointViewSet(viewsets.GenericViewSet):
+    required_scopes = SCOPES
+    queryset = WebhookEndpoint.objects.none()
+    serializer_class = WebhookEndpointSerializer
+    pagination_class = CursorPagination
+    lookup_value_regex = "[0-9a-fA-F-]{36}"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return WebhookEndpoint.objects.none()
+        return selectors.endpoints_for(self.request.organisation)
+
+    def _endpoint(self):
+        return selectors.endpoint_get(
+            organisation=self.request.organisation, endpoint_id=self.kwargs["pk"]
+        )
+
+    @extend_schema(
+        tags=TAGS,
+        summary="List webhook endpoints",
+        description="Your organisation's webhook endpoints, newest first. Disabled ones say why.",
+        responses={200: WebhookEndpointSerializer(many=True)},
+        examples=[_example("Endpoints", [ENDPOINT_EXAMPLE])],
+    )
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(WebhookEndpointSerializer(page, many=True).data)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Create a webhook endpoint",
+        description="Subscribe a URL to event types ('*' for all). The URL must be https:// "
+        "and resolve only to public addresses. The signing secret is in this response only.",
+        request=WebhookEndpointCreateSerializer,
+        responses={201: WebhookEndpointWithSecretSerializer},
+        examples=[
+            _example(
+                "Subscribe",
+                {"url": ENDPOINT_EXAMPLE["url"], "event_types": ENDPOINT_EXAMPLE["event_types"]},
+                request=True,
+            ),
+            _example("Created", SECRET_EXAMPLE),
+        ],
+    )
+    def create(self, request):
+        data = _valid(WebhookEndpointCreateSerializer, request.data)
+        endpoint = services.endpoint_create(organisation=request.organisation, **data)
+        return Response(
+            WebhookEndpointWithSecretSerializer(endpoint).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Show a webhook endpoint",
+        description="One of your endpoints. The secret is never shown again after creation.",
+        parameters=[ENDPOINT_ID],
+        responses={200: WebhookEndpointSerializer},
+        examples=[_example("Endpoint", ENDPOINT_EXAMPLE)],
+    )
+    def retrieve(self, request, pk=None):
+        return Response(WebhookEndpointSerializer(self._endpoint()).data)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Change a webhook endpoint",
+        description="Change URL, event types or description, or disable it (active=false). "
+        "Re-enabling (active=true) sends every delivery that waited while it was disabled.",
+        parameters=[ENDPOINT_ID],
+        request=WebhookEndpointUpdateSerializer,
+        responses={200: WebhookEndpointSerializer},
+        examples=[
+            _example("Re-enable", {"active": True}, request=True),
+            _example("Endpoint", ENDPOINT_EXAMPLE),
+        ],
+    )
+    def partial_update(self, request, pk=None):
+        data = _valid(WebhookEndpointUpdateSerializer, request.data)
+        endpoint = services.endpoint_update(endpoint=self._endpoint(), **data)
+        return Response(WebhookEndpointSerializer(endpoint).data)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Delete a webhook endpoint",
+        description="Stops all deliveries to it and forgets its delivery history.",
+        parameters=[ENDPOINT_ID],
+        responses={204: None},
+    )
+    def destroy(self, request, pk=None):
+        services.endpoint_delete(endpoint=self._endpoint())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="webhook_endpoints_rotate_secret",
+        summary="Rotate the signing secret",
+        description="Issues a new secret, shown only in this response. For 24 hours the old "
+        "secret signs too (two signatures in webhook-signature), so you can switch without "
+        "losing a delivery.",
+        parameters=[ENDPOINT_ID],
+        request=None,
+        responses={200: WebhookEndpointWithSecretSerializer},
+        examples=[_example("Rotated", SECRET_EXAMPLE)],
+    )
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, pk=None):
+        endpoint = services.endpoint_rotate_secret(endpoint=self._endpoint())
+        return Response(WebhookEndpointWithSecretSerializer(endpoint).data)
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="webhook_endpoints_ping",
+        summary="Send a test event",
+        description="Queues a signed `ping` event to this endpoint alone; follow it in the "
+        "deliveries list.",
+        parameters=[ENDPOINT_ID],
+        request=None,
+        responses={202: WebhookDeliverySerializer},
+        examples=[_example("Queued", DELIVERY_EXAMPLE)],
+    )
+    @action(detail=True, methods=["post"])
+    def ping(self, request, pk=None):
+        delivery = services.endpoint_ping(endpoint=self._endpoint())
+        return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="webhook_endpoints_deliveries",
+        summary="List delivery attempts",
+        description="Every attempt to this endpoint, newest first: event, time, HTTP status, "
+        "latency and error. Redeliver with the `delivery` id.",
+        parameters=[ENDPOINT_ID],
+        responses={200: WebhookDeliveryAttemptSerializer(many=True)},
+        examples=[_example("Attempts", [ATTEMPT_EXAMPLE])],
+    )
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request, pk=None):
+        page = self.paginate_queryset(selectors.attempts_for_endpoint(self._endpoint()))
+        return self.get_paginated_response(WebhookDeliveryAttemptSerializer(page, many=True).data)
+
+
+class WebhookDeliveryRedeliverView(APIView):
+    required_scopes = SCOPES
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="deliveries_redeliver",
+        summary="Redeliver an event",
+        description="Sends the delivery again with the same webhook-id and a fresh retry "
+        "schedule. Another organisation's delivery answers 404.",
+        parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description="Delivery id.")],
+        request=None,
+        responses={202: WebhookDeliverySerializer},
+        examples=[_example("Queued", DELIVERY_EXAMPLE)],
+    )
+    def post(self, request, id):
+        delivery = selectors.delivery_get(organisation=request.organisation, delivery_id=id)
+        delivery = services.delivery_redeliver(delivery=delivery)
+        return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
