@@ -258,3 +258,9 @@ LOGGING = {
 # --- Application settings --------------------------------------------------------------------
 API_PAGE_SIZE_MAX = 100
 ALLOW_LOOPBACK_WEBHOOKS = env_bool("ALLOW_LOOPBACK_WEBHOOKS", False)
+
+# Key-encryption keys for referral personal data: "kid:base64-32-bytes,..."; the first wraps new
+# data keys, the rest only unwrap until `manage.py rotate_keys` has run. The fallback is a
+# public dev-only key; production.py refuses to start without the variable.
+DEV_REFERRAL_KEKS = "dev1:c3JuLWRldi1vbmx5LWtlay1uZXZlci1pbi1wcm9kISE="
+REFERRAL_KEKS = os.environ.get("REFERRAL_KEKS") or DEV_REFERRAL_KEKS

@@ -4,10 +4,19 @@ clean under these settings (CI checks it)."""
 from django.core.exceptions import ImproperlyConfigured
 
 from api.settings.base import *  # noqa: F403
-from api.settings.base import SECRET_KEY, env_bool, env_list
+from api.settings.base import (
+    DEV_REFERRAL_KEKS,
+    REFERRAL_KEKS,
+    SECRET_KEY,
+    env_bool,
+    env_list,
+)
 
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be set to at least 50 random characters.")
+
+if REFERRAL_KEKS == DEV_REFERRAL_KEKS:
+    raise ImproperlyConfigured("REFERRAL_KEKS must be set: referral data cannot use the dev key.")
 
 DEBUG = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

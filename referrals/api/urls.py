@@ -1,1 +1,22 @@
-urlpatterns: list = []
+from django.urls import path
+
+from referrals.api import views
+
+app_name = "referrals"
+
+urlpatterns = [
+    path("referrals/", views.ReferralListCreateView.as_view(), name="list"),
+    path("referrals/claim/<str:code>", views.ReferralClaimView.as_view(), name="claim"),
+    path("referrals/<uuid:pk>", views.ReferralDetailView.as_view(), name="detail"),
+    path("referrals/<uuid:pk>/notes", views.ReferralNotesView.as_view(), name="notes"),
+    path("referrals/<uuid:pk>/timeline", views.ReferralTimelineView.as_view(), name="timeline"),
+    path(
+        "referrals/<uuid:pk>/consent/revoke",
+        views.ReferralConsentRevokeView.as_view(),
+        name="consent-revoke",
+    ),
+    *[
+        path(f"referrals/<uuid:pk>/{action}", view.as_view(), name=action)
+        for action, view in views.TRANSITION_VIEWS.items()
+    ],
+]

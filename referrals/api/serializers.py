@@ -1,0 +1,256 @@
+"""Shapes of the referrals API. Serializers validate and render; rules live in services.
+
+Every input serializer is strict: a field it does not declare (immigration_status, nationality,
+status, sender...) is a 400 naming it, so such data cannot be stored by accident. Outputs leave
+out what the consent does not cover: the key is absent, not null."""
+
+from rest_framework import serializers
+
+from api.serializers import StrictFieldsMixin
+from partners.api.serializers import LanguageTagField
+from partners.models import DataCategory
+from referrals.models import (
+    ConsentMethod,
+    DeclineReason,
+    Outcome,
+    PersonalDataState,
+    Status,
+    TimelineKind,
+    Urgency,
+)
+
+AGE_BANDS = ("under_18", "18_24", "25_34", "35_44", "45_54", "55_64", "65_plus")
+CHANNELS = ("phone_call", "sms", "signal", "whatsapp", "email")
+
+# --- Input -----------------------------------------------------------------------------------
+
+
+class ReferralPersonSerializer(StrictFieldsMixin, serializers.Serializer):
+    name = serializers.CharField(
+        max_length=80, help_text="The pseudonym or first name the person chose."
+    )
+    pronouns = serializers.CharField(max_length=40, required=False)
+    age_band = serializers.ChoiceField(choices=AGE_BANDS, required=False)
+    languages = serializers.ListField(
+        child=LanguageTagField(), max_length=10, required=False, help_text="BCP 47 tags."
+    )
+    interpreter_needed = serializers.BooleanField(required=False)
+
+
+class ReferralSafeContactSerializer(StrictFieldsMixin, serializers.Serializer):
+    do_not_contact = serializers.BooleanField(
+        help_text="The person will come in themselves: do not reach out at all."
+    )
+    channels = serializers.ListField(
+        child=serializers.ChoiceField(choices=CHANNELS), max_length=5, required=False
+    )
+    safe_times = serializers.CharField(max_length=200, required=False)
+    voicemail_ok = serializers.BooleanField(required=False)
+    may_name_organisation = serializers.BooleanField(
+        required=False, help_text="False: introduce yourselves only by the neutral name."
+    )
+    neutral_name = serializers.CharField(max_length=80, required=False)
+    code_word = serializers.CharField(max_length=40, required=False)
+    instructions = serializers.CharField(max_length=500, required=False)
+
+    def validate(self, attrs):
+        if attrs["do_not_contact"] and attrs.get("channels"):
+            raise serializers.ValidationError(
+                {"channels": ["Leave channels empty when the person must not be contacted."]}
+            )
+        if not attrs["do_not_contact"] and not attrs.get("channels"):
+            raise serializers.ValidationError(
+                {"channels": ["Name at least one safe channel, or set do_not_contact."]}
+            )
+        return attrs
+
+
+class ReferralContactSerializer(StrictFieldsMixin, serializers.Serializer):
+    phone = serializers.CharField(max_length=40, required=False)
+    email = serializers.EmailField(max_length=254, required=False)
+    handle = serializers.CharField(
+        max_length=80, required=False, help_text="A Signal, WhatsApp or similar handle."
+    )
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Give a phone, an email or a handle.")
+        return attrs
+
+
+class ReferralConsentSerializer(StrictFieldsMixin, serializers.Serializer):
+    consented = serializers.BooleanField()
+    method = serializers.ChoiceField(choices=ConsentMethod.choices)
+    language = LanguageTagField(help_text="The language the consent was explained in.")
+    given_at = serializers.DateTimeField()
+    recorded_by = serializers.CharField(
+        max_length=100, help_text="An opaque staff reference from your own system, not a name."
+    )
+    purpose = serializers.CharField(max_length=200)
+    recipient = serializers.UUIDField(help_text="Must be the receiving organisation.")
+    data_categories = serializers.ListField(
+        child=serializers.ChoiceField(choices=DataCategory.choices), max_length=4
+    )
+    by_representative = serializers.BooleanField(
+        help_text="True when a representative, not the person, gave consent."
+    )
+    wording_version = serializers.CharField(max_length=40)
+    expires_at = serializers.DateTimeField(
+        required=False, help_text="Default 90 days after given_at; at most 365."
+    )
+
+
+class ReferralCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    receiver = serializers.UUIDField()
+    service = serializers.UUIDField(help_text="A service of the receiving organisation.")
+    urgency = serializers.ChoiceField(choices=Urgency.choices)
+    needs = serializers.ListField(
+        child=serializers.SlugField(max_length=60), max_length=20, required=False
+    )
+    respond_by = serializers.DateTimeField(
+        required=False, help_text="Default: 1 day (urgent), 3 days (soon), 10 days (routine)."
+    )
+    person = ReferralPersonSerializer()
+    safe_contact = ReferralSafeContactSerializer()
+    contact = ReferralContactSerializer(required=False, help_text="Needs the contact category.")
+    reason = serializers.CharField(max_length=2000)
+    health = serializers.CharField(
+        max_length=2000, required=False, help_text="Needs the health category."
+    )
+    legal = serializers.CharField(
+        max_length=2000, required=False, help_text="Needs the legal category."
+    )
+    consent = ReferralConsentSerializer()
+
+
+class ReferralTransitionSerializer(StrictFieldsMixin, serializers.Serializer):
+    """Transitions without parameters take an empty object (or no body)."""
+
+
+class ReferralDeclineSerializer(StrictFieldsMixin, serializers.Serializer):
+    reason = serializers.ChoiceField(choices=DeclineReason.choices)
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class ReferralCompleteSerializer(StrictFieldsMixin, serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=Outcome.choices)
+
+
+class ReferralNoteCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    text = serializers.CharField(max_length=4000)
+
+
+class ReferralListQuerySerializer(StrictFieldsMixin, serializers.Serializer):
+    box = serializers.ChoiceField(choices=("inbox", "outbox"), default="inbox")
+    status = serializers.MultipleChoiceField(choices=Status.choices, required=False)
+    urgency = serializers.MultipleChoiceField(choices=Urgency.choices, required=False)
+    service = serializers.UUIDField(required=False)
+    taxonomy = serializers.ListField(child=serializers.SlugField(max_length=60), required=False)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+    updated_after = serializers.DateTimeField(required=False)
+    updated_before = serializers.DateTimeField(required=False)
+    cursor = serializers.CharField(required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100)
+
+
+# --- Output ----------------------------------------------------------------------------------
+
+
+class ReferralPartySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+
+
+class ReferralSummarySerializer(serializers.Serializer):
+    """Metadata only: what lists, transitions and the create answer show."""
+
+    id = serializers.UUIDField()
+    claim_code = serializers.CharField()
+    status = serializers.ChoiceField(choices=Status.choices)
+    urgency = serializers.ChoiceField(choices=Urgency.choices)
+    needs = serializers.ListField(child=serializers.CharField())
+    sender = ReferralPartySerializer()
+    receiver = ReferralPartySerializer()
+    service = serializers.UUIDField(source="service_id")
+    respond_by = serializers.DateTimeField()
+    decline_reason = serializers.CharField()
+    outcome = serializers.CharField()
+    personal_data = serializers.ChoiceField(
+        choices=PersonalDataState.choices,
+        help_text="present, or revoked/expired once it was destroyed.",
+    )
+    version = serializers.IntegerField(help_text="Also the ETag, quoted.")
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+    closed = serializers.DateTimeField(allow_null=True)
+
+
+class ReferralConsentOutSerializer(serializers.Serializer):
+    method = serializers.CharField()
+    language = serializers.CharField()
+    given_at = serializers.DateTimeField()
+    recorded_by = serializers.CharField()
+    purpose = serializers.CharField()
+    recipient = serializers.UUIDField(source="referral.receiver_id")
+    data_categories = serializers.ListField(child=serializers.CharField())
+    by_representative = serializers.BooleanField()
+    wording_version = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReferralPersonOutSerializer(ReferralPersonSerializer):
+    pass
+
+
+class ReferralSafeContactOutSerializer(serializers.Serializer):
+    do_not_contact = serializers.BooleanField()
+    channels = serializers.ListField(child=serializers.CharField(), required=False)
+    safe_times = serializers.CharField(required=False)
+    voicemail_ok = serializers.BooleanField(required=False)
+    may_name_organisation = serializers.BooleanField(required=False)
+    neutral_name = serializers.CharField(required=False)
+    code_word = serializers.CharField(required=False)
+    instructions = serializers.CharField(required=False)
+
+
+class ReferralContactOutSerializer(serializers.Serializer):
+    phone = serializers.CharField(required=False)
+    email = serializers.CharField(required=False)
+    handle = serializers.CharField(required=False)
+
+
+class ReferralDetailSerializer(serializers.Serializer):
+    """The whole referral for its two parties. The safe-contact block comes first, because
+    reaching out the wrong way can put the person in danger. Fields of categories the person
+    did not consent to are absent."""
+
+    safe_contact = ReferralSafeContactOutSerializer()
+    referral = ReferralSummarySerializer()
+    person = ReferralPersonOutSerializer()
+    reason = serializers.CharField()
+    contact = ReferralContactOutSerializer(required=False)
+    health = serializers.CharField(required=False)
+    legal = serializers.CharField(required=False)
+    decline_note = serializers.CharField(required=False)
+    consent = ReferralConsentOutSerializer()
+    allowed_actions = serializers.ListField(
+        child=serializers.CharField(), help_text="The actions your side may take now."
+    )
+
+
+class ReferralNoteSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    author = serializers.UUIDField(help_text="The organisation that wrote it.")
+    created = serializers.DateTimeField()
+    text = serializers.CharField()
+
+
+class ReferralTimelineEntrySerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=TimelineKind.choices)
+    actor = serializers.UUIDField(source="actor_id", allow_null=True)
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    code = serializers.CharField()
+    at = serializers.DateTimeField()

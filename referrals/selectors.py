@@ -1,0 +1,174 @@
+"""Reads of referrals. Every read takes the caller's organisation: a referral the caller is not a
+party to is indistinguishable from one that does not exist."""
+
+import uuid
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+
+from partners.models import Organisation
+from referrals import crypto
+from referrals.errors import ConsentExpired, ConsentRevoked, ReferralNotFound
+from referrals.models import (
+    PersonalDataState,
+    Referral,
+    ReferralNote,
+    TimelineEntry,
+)
+
+NOT_FOUND = "No referral with this id."
+
+
+def referral_not_found() -> ReferralNotFound:
+    return ReferralNotFound(NOT_FOUND)
+
+
+def referrals_for_party(organisation: Organisation) -> QuerySet[Referral]:
+    return Referral.objects.filter(Q(sender=organisation) | Q(receiver=organisation))
+
+
+def referral_for_party(
+    *, organisation: Organisation, referral_id: uuid.UUID, for_update: bool = False
+) -> Referral:
+    queryset = referrals_for_party(organisation).select_related("consent")
+    if for_update:
+        queryset = queryset.select_for_update(of=("self",))
+    referral = queryset.filter(pk=referral_id).first()
+    if referral is None:
+        raise referral_not_found()
+    return referral
+
+
+def ensure_personal_data(referral: Referral) -> None:
+    """410 once consent was revoked or expired: the data is gone, not hidden."""
+    if referral.personal_data == PersonalDataState.REVOKED:
+        raise ConsentRevoked(
+            "The person revoked their consent: this referral's personal data was destroyed. "
+            "Its status and timeline remain.",
+            referral_status=referral.status,
+            etag=referral.etag,
+        )
+    if referral.personal_data == PersonalDataState.EXPIRED:
+        raise ConsentExpired(
+            "The person's consent expired: this referral's personal data was destroyed. "
+            "Its status and timeline remain.",
+            referral_status=referral.status,
+            etag=referral.etag,
+        )
+
+
+def data_key(referral: Referral) -> bytes:
+    key = referral.key
+    return crypto.unwrap(referral.pk, key.kid, key.wrapped)
+
+
+def referral_detail(*, organisation: Organisation, referral_id: uuid.UUID) -> tuple[Referral, dict]:
+    """The referral with its decrypted personal data: only the groups the consent covers."""
+    referral = (
+        referrals_for_party(organisation)
+        .select_related("consent", "key", "sender", "receiver")
+        .prefetch_related("personal")
+        .filter(pk=referral_id)
+        .first()
+    )
+    if referral is None:
+        raise referral_not_found()
+    return referral, personal_data_of(referral)
+
+
+def personal_data_of(referral: Referral) -> dict:
+    ensure_personal_data(referral)
+    from referrals.services import FIELD_CATEGORIES
+
+    key = data_key(referral)
+    allowed = set(referral.consent.data_categories)
+    out = {}
+    for row in referral.personal.all():
+        category = FIELD_CATEGORIES.get(row.field)
+        if category is not None and category not in allowed:
+            continue
+        out[row.field] = crypto.decrypt_field(key, referral.pk, row.field, row.ciphertext)
+    return out
+
+
+def referral_by_claim_code(*, organisation: Organisation, code: str) -> uuid.UUID:
+    """Only the receiver can look a claim code up; for anyone else it does not exist."""
+    found = (
+        Referral.objects.filter(receiver=organisation, claim_code=code.strip().upper())
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if found is None:
+        raise ReferralNotFound("No referral with this claim code.")
+    return found
+
+
+def referrals_list(
+    *,
+    organisation: Organisation,
+    box: str,
+    status: list[str] | None = None,
+    urgency: list[str] | None = None,
+    service: uuid.UUID | None = None,
+    taxonomy: list[str] | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    updated_after: datetime | None = None,
+    updated_before: datetime | None = None,
+) -> QuerySet[Referral]:
+    """Inbox (received) or outbox (sent), newest first. Metadata only: no decryption."""
+    side = {"receiver": organisation} if box == "inbox" else {"sender": organisation}
+    queryset = Referral.objects.filter(**side).select_related("sender", "receiver")
+    if status:
+        queryset = queryset.filter(status__in=status)
+    if urgency:
+        queryset = queryset.filter(urgency__in=urgency)
+    if service:
+        queryset = queryset.filter(service_id=service)
+    if taxonomy:
+        queryset = queryset.filter(needs__overlap=taxonomy)
+    if created_after:
+        queryset = queryset.filter(created__gte=created_after)
+    if created_before:
+        queryset = queryset.filter(created__lt=created_before)
+    if updated_after:
+        queryset = queryset.filter(updated__gte=updated_after)
+    if updated_before:
+        queryset = queryset.filter(updated__lt=updated_before)
+    return queryset.order_by("-created", "-id")
+
+
+def referral_notes(
+    *, organisation: Organisation, referral_id: uuid.UUID
+) -> tuple[Referral, list[dict]]:
+    from referrals.services import ensure_notes_consented
+
+    referral = (
+        referrals_for_party(organisation)
+        .select_related("consent", "key")
+        .filter(pk=referral_id)
+        .first()
+    )
+    if referral is None:
+        raise referral_not_found()
+    ensure_personal_data(referral)
+    ensure_notes_consented(referral)
+    key = data_key(referral)
+    notes = [
+        {
+            "id": note.id,
+            "author": note.author_id,
+            "created": note.created,
+            "text": crypto.decrypt_field(key, referral.pk, f"note:{note.id}", note.ciphertext),
+        }
+        for note in ReferralNote.objects.filter(referral=referral).order_by("created", "id")
+    ]
+    return referral, notes
+
+
+def referral_timeline(
+    *, organisation: Organisation, referral_id: uuid.UUID
+) -> QuerySet[TimelineEntry]:
+    if not referrals_for_party(organisation).filter(pk=referral_id).exists():
+        raise referral_not_found()
+    return TimelineEntry.objects.filter(referral_id=referral_id).order_by("at", "id")

@@ -1,0 +1,145 @@
+"""Factories for referrals: two partner organisations with an active partnership, a service of
+the receiver, a valid create payload, and API clients for each side and for a stranger."""
+
+import copy
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from partners.models import Partnership, PartnershipStatus, Service
+
+ALL_CATEGORIES = ["contact", "health", "legal", "notes"]
+
+
+def referral_payload(receiver, service, **overrides) -> dict:
+    payload = {
+        "receiver": str(receiver.pk),
+        "service": str(service.pk),
+        "urgency": "soon",
+        "needs": ["sti-testing"],
+        "person": {
+            "name": "Mia",
+            "pronouns": "she/her",
+            "age_band": "25_34",
+            "languages": ["pt-BR", "es"],
+            "interpreter_needed": False,
+        },
+        "safe_contact": {
+            "do_not_contact": False,
+            "channels": ["signal", "sms"],
+            "safe_times": "weekdays 10-12",
+            "voicemail_ok": False,
+            "may_name_organisation": False,
+            "neutral_name": "Ana from the studio",
+            "code_word": "sunflower",
+            "instructions": "Text first; never call after 18:00.",
+        },
+        "contact": {"phone": "+351 900 000 000", "handle": "mia.42"},
+        "reason": "Wants PrEP and an STI test.",
+        "health": "Missed last PrEP refill.",
+        "legal": "Landlord threatening eviction.",
+        "consent": {
+            "consented": True,
+            "method": "verbal",
+            "language": "pt-BR",
+            "given_at": (timezone.now() - timedelta(minutes=5)).isoformat(),
+            "recorded_by": "staff-17",
+            "purpose": "Sexual health appointment",
+            "recipient": str(receiver.pk),
+            "data_categories": list(ALL_CATEGORIES),
+            "by_representative": False,
+            "wording_version": "2026-10",
+        },
+    }
+    for key, value in overrides.items():
+        if key == "consent":
+            payload["consent"].update(value)
+        else:
+            payload[key] = value
+    return copy.deepcopy(payload)
+
+
+@pytest.fixture
+def sender_org(make_organisation):
+    return make_organisation("Red Umbrella Collective", kind="sex_worker_led")
+
+
+@pytest.fixture
+def receiver_org(make_organisation):
+    return make_organisation("Clínica Aberta", kind="clinic")
+
+
+@pytest.fixture
+def stranger_org(make_organisation):
+    return make_organisation("Unrelated Org", kind="shelter")
+
+
+@pytest.fixture
+def partnership(sender_org, receiver_org):
+    return Partnership.objects.create(
+        proposer=sender_org,
+        partner=receiver_org,
+        status=PartnershipStatus.ACTIVE,
+        data_categories=list(ALL_CATEGORIES),
+        purposes=["health care"],
+    )
+
+
+@pytest.fixture
+def service(receiver_org):
+    return Service.objects.create(organisation=receiver_org, name="Sexual health clinic")
+
+
+@pytest.fixture
+def sender(api_client_for, sender_org):
+    return api_client_for(sender_org)
+
+
+@pytest.fixture
+def receiver(api_client_for, receiver_org):
+    return api_client_for(receiver_org)
+
+
+@pytest.fixture
+def stranger(api_client_for, stranger_org):
+    return api_client_for(stranger_org)
+
+
+@pytest.fixture
+def payload(receiver_org, service, partnership):
+    def make(**overrides):
+        return referral_payload(receiver_org, service, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def create_referral(sender, payload):
+    """POST a referral as the sender and return the 201 body."""
+
+    def create(**overrides):
+        response = sender.post("/api/v1/referrals/", payload(**overrides), format="json")
+        assert response.status_code == 201, response.content
+        return response.json()
+
+    return create
+
+
+def act(client, referral_id, action, etag=None, body=None, **headers):
+    """Take a transition with the current ETag (read from the summary when not given)."""
+    if etag is None:
+        etag = current_etag(client, referral_id)
+    return client.post(
+        f"/api/v1/referrals/{referral_id}/{action}",
+        body or {},
+        format="json",
+        HTTP_IF_MATCH=etag,
+        **headers,
+    )
+
+
+def current_etag(client, referral_id) -> str:
+    from referrals.models import Referral
+
+    return Referral.objects.get(pk=referral_id).etag
