@@ -3,11 +3,34 @@
 import secrets
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
-from api.errors import InvalidInput
-from partners.models import Application, Organisation, OrganisationKind
+from api.errors import (
+    Conflict,
+    ForbiddenAction,
+    InvalidInput,
+    PreconditionFailed,
+    PreconditionRequired,
+)
+from api.events import emit
+from partners.models import (
+    OPEN_PARTNERSHIP_STATUSES,
+    Application,
+    Capacity,
+    CapacityHistory,
+    Location,
+    Organisation,
+    OrganisationKind,
+    Partnership,
+    PartnershipStatus,
+    Schedule,
+    Service,
+    ServiceStatus,
+)
+from partners.selectors import active_partner_ids
 
 
 def _new_secret() -> str:
@@ -69,3 +92,357 @@ def application_rotate_secret(*, application: Application) -> str:
 def application_revoke_tokens(*, application: Application) -> int:
     deleted, _ = get_access_token_model().objects.filter(application=application).delete()
     return deleted
+
+
+# --- Organisation profile -----------------------------------------------------------------
+
+ORGANISATION_PROFILE_FIELDS = (
+    "name",
+    "community_led",
+    "description",
+    "website",
+    "email",
+    "phone",
+    "languages",
+    "region",
+)
+
+
+@transaction.atomic
+def organisation_update(*, organisation: Organisation, **fields) -> Organisation:
+    """Edit the caller's own public profile. `verified` and `suspended` are for network
+    stewards in the admin, never for the organisation itself."""
+    changed = [name for name in fields if name in ORGANISATION_PROFILE_FIELDS]
+    for name in changed:
+        setattr(organisation, name, fields[name])
+    organisation.save(update_fields=[*changed, "updated"])
+    return organisation
+
+
+# --- Services -------------------------------------------------------------------------------
+
+
+def _own_service(*, service: Service, organisation: Organisation) -> None:
+    """Every organisation may see every service, so editing another's is forbidden, not
+    hidden: 403."""
+    if service.organisation_id != organisation.pk:
+        raise ForbiddenAction(
+            "This service belongs to another organisation.",
+            errors=[{"pointer": "/service_id", "detail": "Not a service of yours."}],
+        )
+
+
+def _replace_locations(*, service: Service, locations: list[dict]) -> None:
+    service.locations.all().delete()
+    schedules = []
+    for spec in locations:
+        spec = dict(spec)
+        hours = spec.pop("schedules", [])
+        location = Location.objects.create(service=service, **spec)
+        schedules.extend(Schedule(location=location, **hour) for hour in hours)
+    Schedule.objects.bulk_create(schedules)
+
+
+def _set_taxonomy(*, service: Service, codes: list[str]) -> None:
+    codes = sorted(set(codes))
+    service.taxonomy_codes = codes
+    service.save(update_fields=["taxonomy_codes", "updated"])
+    service.taxonomy_terms.set(codes)
+
+
+@transaction.atomic
+def service_create(
+    *,
+    organisation: Organisation,
+    taxonomy: list[str],
+    locations: list[dict] | None = None,
+    **fields,
+) -> Service:
+    """A new service starts with an empty, open capacity (version 1) and its first history
+    row, so ETags and history exist from the start."""
+    service = Service.objects.create(organisation=organisation, **fields)
+    _set_taxonomy(service=service, codes=taxonomy)
+    _replace_locations(service=service, locations=locations or [])
+    capacity = Capacity.objects.create(service=service)
+    _record_history([capacity])
+    return service
+
+
+@transaction.atomic
+def service_update(
+    *,
+    service: Service,
+    organisation: Organisation,
+    taxonomy: list[str] | None = None,
+    locations: list[dict] | None = None,
+    **fields,
+) -> Service:
+    """Partial update. Locations, when given, replace the old ones wholesale (with their
+    schedules): partners send what is true now rather than a diff."""
+    _own_service(service=service, organisation=organisation)
+    for name, value in fields.items():
+        setattr(service, name, value)
+    service.save()
+    if taxonomy is not None:
+        _set_taxonomy(service=service, codes=taxonomy)
+    if locations is not None:
+        _replace_locations(service=service, locations=locations)
+    return service
+
+
+@transaction.atomic
+def service_deactivate(*, service: Service, organisation: Organisation) -> Service:
+    """Services are deactivated, never deleted: referrals and capacity history point at them."""
+    _own_service(service=service, organisation=organisation)
+    service.status = ServiceStatus.INACTIVE
+    service.save(update_fields=["status", "updated"])
+    return service
+
+
+# --- Capacity -------------------------------------------------------------------------------
+
+CAPACITY_FIELDS = (
+    "available",
+    "maximum",
+    "unit",
+    "description",
+    "accepting_referrals",
+    "estimated_wait_days",
+    "valid_until",
+)
+
+
+def capacity_etag(capacity: Capacity) -> str:
+    return f'"{capacity.service_id}.{capacity.version}"'
+
+
+def _record_history(capacities: list[Capacity]) -> None:
+    CapacityHistory.objects.bulk_create(
+        [
+            CapacityHistory(
+                service_id=c.service_id,
+                available=c.available,
+                maximum=c.maximum,
+                unit=c.unit,
+                accepting_referrals=c.accepting_referrals,
+                estimated_wait_days=c.estimated_wait_days,
+                valid_until=c.valid_until,
+                version=c.version,
+            )
+            for c in capacities
+        ]
+    )
+
+
+def _emit_capacity_updated(*, organisation: Organisation, capacities: list[Capacity]) -> None:
+    """The owner and its active partners hear about it. Stub instances carry only the id the
+    outbox row needs, saving a query for organisations we never read."""
+    recipients = [organisation] + [
+        Organisation(pk=pk) for pk in active_partner_ids(organisation.pk)
+    ]
+    emit(
+        "capacity.updated",
+        organisations=recipients,
+        data={
+            "organisation_id": str(organisation.pk),
+            "services": [{"id": str(c.service_id), "version": c.version} for c in capacities],
+        },
+    )
+
+
+def _check_capacity_rules(values: dict, pointer: str = "") -> list[dict]:
+    """Rules across fields; also enforced by a database constraint for available/maximum."""
+    errors = []
+    maximum = values.get("maximum")
+    if maximum is not None and values["available"] > maximum:
+        errors.append({"pointer": f"{pointer}/available", "detail": "Must not be above maximum."})
+    valid_until = values.get("valid_until")
+    if valid_until is not None and valid_until <= timezone.now():
+        errors.append({"pointer": f"{pointer}/valid_until", "detail": "Must be in the future."})
+    return errors
+
+
+@transaction.atomic
+def capacity_update(
+    *, service: Service, organisation: Organisation, if_match: str | None, values: dict
+) -> Capacity:
+    """Replace a service's capacity, guarded by If-Match (RFC 9110 §13.1.1) so two people
+    editing the same figure cannot silently overwrite each other."""
+    _own_service(service=service, organisation=organisation)
+    if not if_match:
+        raise PreconditionRequired(
+            "Send If-Match with the ETag of the capacity you are replacing.",
+            errors=[{"pointer": "/If-Match", "detail": "Header required."}],
+        )
+    errors = _check_capacity_rules(values)
+    if errors:
+        raise InvalidInput("The capacity has invalid fields; see errors.", errors=errors)
+    capacity, _ = Capacity.objects.select_for_update().get_or_create(service=service)
+    tags = [tag.strip() for tag in if_match.split(",")]
+    if "*" not in tags and capacity_etag(capacity) not in tags:
+        raise PreconditionFailed(
+            "The capacity changed since you read it; fetch it again.",
+            errors=[{"pointer": "/If-Match", "detail": "Stale ETag."}],
+        )
+    for name in CAPACITY_FIELDS:
+        setattr(capacity, name, values.get(name, Capacity._meta.get_field(name).get_default()))
+    capacity.version += 1
+    capacity.save()
+    _record_history([capacity])
+    _emit_capacity_updated(organisation=organisation, capacities=[capacity])
+    return capacity
+
+
+@transaction.atomic
+def capacity_bulk_update(*, organisation: Organisation, items: list[dict]) -> list[Capacity]:
+    """Apply many capacity updates all or nothing: any bad item rejects the whole batch with
+    an error per item, and nothing is written. Locks every row first, in a fixed order, so
+    two batches touching the same services cannot deadlock."""
+    service_ids = [item["service_id"] for item in items]
+    owners = dict(Service.objects.filter(pk__in=service_ids).values_list("pk", "organisation_id"))
+    errors, foreign = [], []
+    seen = set()
+    for index, item in enumerate(items):
+        pointer = f"/items/{index}"
+        owner = owners.get(item["service_id"])
+        if owner is None:
+            errors.append({"pointer": f"{pointer}/service_id", "detail": "No such service."})
+        elif owner != organisation.pk:
+            foreign.append(
+                {"pointer": f"{pointer}/service_id", "detail": "Not a service of yours."}
+            )
+        if item["service_id"] in seen:
+            errors.append(
+                {"pointer": f"{pointer}/service_id", "detail": "Service repeated in batch."}
+            )
+        seen.add(item["service_id"])
+        errors.extend(_check_capacity_rules(item, pointer))
+    if foreign:
+        raise ForbiddenAction(
+            "The batch updates services of another organisation; nothing was written.",
+            errors=foreign,
+        )
+    if errors:
+        raise InvalidInput("Some items are invalid; nothing was written.", errors=errors)
+    existing = {
+        c.service_id: c
+        for c in Capacity.objects.select_for_update()
+        .filter(service_id__in=service_ids)
+        .order_by("service_id")
+    }
+    missing = [sid for sid in service_ids if sid not in existing]
+    if missing:
+        for capacity in Capacity.objects.bulk_create(
+            [Capacity(service_id=sid, version=0) for sid in missing]
+        ):
+            existing[capacity.service_id] = capacity
+    now = timezone.now()
+    updated = []
+    for item in items:
+        capacity = existing[item["service_id"]]
+        for name in CAPACITY_FIELDS:
+            setattr(capacity, name, item.get(name, Capacity._meta.get_field(name).get_default()))
+        capacity.version += 1
+        capacity.updated = now
+        updated.append(capacity)
+    Capacity.objects.bulk_update(updated, [*CAPACITY_FIELDS, "version", "updated"])
+    _record_history(updated)
+    _emit_capacity_updated(organisation=organisation, capacities=updated)
+    return updated
+
+
+# --- Partnerships ---------------------------------------------------------------------------
+
+
+def _emit_partnership_changed(partnership: Partnership) -> None:
+    emit(
+        "partnership.changed",
+        organisations=[partnership.proposer, partnership.partner],
+        data={"partnership_id": str(partnership.pk), "status": partnership.status},
+    )
+
+
+@transaction.atomic
+def partnership_propose(
+    *,
+    proposer: Organisation,
+    partner_id,
+    data_categories: list[str],
+    purposes: list[str],
+) -> Partnership:
+    if str(partner_id) == str(proposer.pk):
+        raise InvalidInput(
+            "An organisation cannot partner with itself.",
+            errors=[{"pointer": "/partner_id", "detail": "That is your own organisation."}],
+        )
+    partner = Organisation.objects.filter(pk=partner_id, suspended=False).first()
+    if partner is None:
+        raise InvalidInput(
+            "No such organisation.",
+            errors=[{"pointer": "/partner_id", "detail": "No such organisation."}],
+        )
+    conflict = Conflict(
+        "There is already an open partnership between these organisations.",
+        errors=[{"pointer": "/partner_id", "detail": "A partnership is already open."}],
+    )
+    if partnerships_open_between(proposer, partner):
+        raise conflict
+    try:
+        with transaction.atomic():
+            partnership = Partnership.objects.create(
+                proposer=proposer,
+                partner=partner,
+                data_categories=sorted(set(data_categories)),
+                purposes=purposes,
+            )
+    except IntegrityError:
+        # Two proposals raced past the check; the unique constraint keeps one.
+        raise conflict from None
+    _emit_partnership_changed(partnership)
+    return partnership
+
+
+def partnerships_open_between(a: Organisation, b: Organisation) -> bool:
+    return Partnership.objects.filter(
+        Q(proposer=a, partner=b) | Q(proposer=b, partner=a),
+        status__in=OPEN_PARTNERSHIP_STATUSES,
+    ).exists()
+
+
+# Who may take each step, and from which statuses. The side that received a proposal decides
+# on it; either side may suspend or end; only the side that suspended may resume.
+PARTNERSHIP_TRANSITIONS = {
+    "accept": ({PartnershipStatus.PROPOSED}, PartnershipStatus.ACTIVE, "partner"),
+    "decline": ({PartnershipStatus.PROPOSED}, PartnershipStatus.DECLINED, "partner"),
+    "suspend": ({PartnershipStatus.ACTIVE}, PartnershipStatus.SUSPENDED, "either"),
+    "resume": ({PartnershipStatus.SUSPENDED}, PartnershipStatus.ACTIVE, "suspender"),
+    "end": (set(OPEN_PARTNERSHIP_STATUSES), PartnershipStatus.ENDED, "either"),
+}
+
+
+@transaction.atomic
+def partnership_transition(
+    *, partnership: Partnership, organisation: Organisation, action: str
+) -> Partnership:
+    partnership = (
+        Partnership.objects.select_for_update()
+        .select_related("proposer", "partner")
+        .get(pk=partnership.pk)
+    )
+    allowed_from, target, who = PARTNERSHIP_TRANSITIONS[action]
+    if who == "partner" and organisation.pk != partnership.partner_id:
+        raise ForbiddenAction(
+            f"Only the organisation a partnership was proposed to may {action} it."
+        )
+    if who == "suspender" and organisation.pk != partnership.suspended_by_id:
+        raise ForbiddenAction("Only the organisation that suspended a partnership may resume it.")
+    if partnership.status not in allowed_from:
+        raise Conflict(
+            f"A {partnership.status} partnership cannot be {action}ed.",
+            errors=[{"pointer": "/status", "detail": f"Is {partnership.status}."}],
+        )
+    partnership.status = target
+    partnership.suspended_by = organisation if action == "suspend" else None
+    partnership.save(update_fields=["status", "suspended_by", "updated"])
+    _emit_partnership_changed(partnership)
+    return partnership

@@ -198,7 +198,12 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "SORT_OPERATIONS": False,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "OrganisationKindEnum": "partners.models.OrganisationKind",
+        "AcceptingReferralsEnum": "partners.models.AcceptingReferrals",
+        "ServiceStatusEnum": "partners.models.ServiceStatus",
+        "PartnershipStatusEnum": "partners.models.PartnershipStatus",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

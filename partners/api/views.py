@@ -1,8 +1,128 @@
-from drf_spectacular.utils import OpenApiExample, extend_schema
+"""Directory endpoints. Thin: parse, call one selector or service, shape the answer."""
+
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from partners.api.serializers import MeSerializer
+from api.errors import DomainError
+from api.pagination import CursorPagination
+from partners import selectors, services
+from partners.api.serializers import (
+    BULK_MAX_ITEMS,
+    CapacityBulkResultSerializer,
+    CapacityBulkSerializer,
+    CapacityHistorySerializer,
+    CapacitySerializer,
+    CapacityWriteSerializer,
+    MeSerializer,
+    OrganisationSerializer,
+    OrganisationUpdateSerializer,
+    PartnershipProposeSerializer,
+    PartnershipSerializer,
+    ServiceDetailSerializer,
+    ServiceSearchPageSerializer,
+    ServiceSearchQuerySerializer,
+    ServiceWriteSerializer,
+    TaxonomyTermSerializer,
+)
+from partners.models import SAFEGUARDS, CapacityHistory, Organisation, Partnership, Service
+
+READ = ["directory:read"]
+WRITE = ["directory:write"]
+CAPACITY = ["capacity:write"]
+
+ORGANISATION_EXAMPLE = {
+    "id": "0b7a3c2e-5f4d-4e8a-9c1b-2d3e4f5a6b7c",
+    "name": "Clínica Aberta",
+    "kind": "clinic",
+    "community_led": False,
+    "description": "Free, confidential sexual and reproductive health care. No ID asked.",
+    "website": "https://clinica.example.org",
+    "email": "hello@clinica.example.org",
+    "phone": "+351 210 000 000",
+    "languages": ["pt", "en", "th", "zh"],
+    "region": "Lisboa",
+    "verified": True,
+    "created": "2026-11-01T09:00:00Z",
+    "updated": "2026-11-20T16:30:00Z",
+}
+CAPACITY_EXAMPLE = {
+    "available": 4,
+    "maximum": 12,
+    "unit": "appointments",
+    "description": "Same-day STI testing slots.",
+    "accepting_referrals": "open",
+    "estimated_wait_days": 0,
+    "valid_until": "2026-11-28T20:00:00Z",
+}
+LOCATION_EXAMPLE = {
+    "id": "6a1d1d3e-0a59-4d59-b7a4-9c1c0e6e8f10",
+    "name": "Safe house",
+    "confidential": True,
+    "address_1": None,
+    "city": None,
+    "postal_code": None,
+    "region": "Lisboa",
+    "country": "PT",
+    "latitude": None,
+    "longitude": None,
+    "time_zone": "Europe/Lisbon",
+    "front_door_contact": "Call +351 210 000 001; we meet you at the metro.",
+}
+SERVICE_EXAMPLE = {
+    "id": "3f0e8b8a-31c1-4a0e-9a77-51f2c1d1b0aa",
+    "name": "Walk-in STI testing",
+    "description": "Rapid HIV, syphilis and hepatitis tests; results in 20 minutes.",
+    "status": "active",
+    "organisation": {
+        "id": "0b7a3c2e-5f4d-4e8a-9c1b-2d3e4f5a6b7c",
+        "name": "Clínica Aberta",
+        "kind": "clinic",
+        "verified": True,
+    },
+    "languages": ["pt", "en", "th"],
+    "cost": "free",
+    "no_id_required": True,
+    "no_immigration_status_questions": True,
+    "anonymous_access": True,
+    "walk_in": True,
+    "sex_worker_friendly": True,
+    "trans_friendly": True,
+}
+PARTNERSHIP_EXAMPLE = {
+    "id": "9d3c1c7e-2f7b-4c55-8d0b-3a7f0f6c2b11",
+    "proposer": {
+        "id": "0b7a3c2e-5f4d-4e8a-9c1b-2d3e4f5a6b7c",
+        "name": "Clínica Aberta",
+        "kind": "clinic",
+        "verified": True,
+    },
+    "partner": {
+        "id": "5e2b7f4c-8a1d-4e3f-9b6c-7d8e9f0a1b2c",
+        "name": "Red Umbrella Collective",
+        "kind": "sex_worker_led",
+        "verified": True,
+    },
+    "status": "active",
+    "data_categories": ["contact", "health"],
+    "purposes": ["Referral for sexual health care"],
+    "suspended_by": None,
+    "created": "2026-11-20T10:00:00Z",
+    "updated": "2026-11-21T09:12:00Z",
+}
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload-too-large"
+
+
+def language_of(request) -> str:
+    return selectors.preferred_language(request.META.get("HTTP_ACCEPT_LANGUAGE", ""))
 
 
 class MeView(APIView):
@@ -44,3 +164,697 @@ class MeView(APIView):
             "token_expires": token.expires,
         }
         return Response(MeSerializer(data).data)
+
+
+# --- Organisations --------------------------------------------------------------------------
+
+
+class OrganisationListView(generics.ListAPIView):
+    required_scopes = READ
+    serializer_class = OrganisationSerializer
+    queryset = Organisation.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Organisation.objects.none()
+        queryset = selectors.organisations_visible()
+        kind = self.request.query_params.get("kind")
+        return queryset.filter(kind=kind) if kind else queryset
+
+    @extend_schema(
+        tags=["organisations"],
+        summary="List organisations",
+        description="Every organisation in the network directory, newest first (cursor "
+        "paginated). Filter by `kind`.",
+        parameters=[OpenApiParameter("kind", OpenApiTypes.STR, description="Organisation kind.")],
+        examples=[
+            OpenApiExample(
+                "A page",
+                value={"next": None, "previous": None, "results": [ORGANISATION_EXAMPLE]},
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class OrganisationDetailView(generics.RetrieveAPIView):
+    required_scopes = READ
+    serializer_class = OrganisationSerializer
+    queryset = Organisation.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Organisation.objects.none()
+        return selectors.organisations_visible()
+
+    @extend_schema(
+        tags=["organisations"],
+        summary="Get an organisation",
+        description="One organisation's public profile.",
+        examples=[OpenApiExample("A clinic", value=ORGANISATION_EXAMPLE, response_only=True)],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class OrganisationMeView(APIView):
+    required_scopes = {"GET": READ, "PATCH": WRITE}
+
+    @extend_schema(
+        tags=["organisations"],
+        operation_id="organisations_me_retrieve",
+        summary="Get your organisation",
+        description="The profile of the organisation this token acts for.",
+        responses={200: OrganisationSerializer},
+        examples=[OpenApiExample("A clinic", value=ORGANISATION_EXAMPLE, response_only=True)],
+    )
+    def get(self, request):
+        return Response(OrganisationSerializer(request.organisation).data)
+
+    @extend_schema(
+        tags=["organisations"],
+        operation_id="organisations_me_partial_update",
+        summary="Edit your organisation",
+        description="Edit your own public profile. `verified` is set only by network "
+        "stewards; sending it (or any unknown field) is a 400.",
+        request=OrganisationUpdateSerializer,
+        responses={200: OrganisationSerializer},
+        examples=[
+            OpenApiExample(
+                "New languages",
+                value={"languages": ["pt", "en", "th", "zh", "tl"]},
+                request_only=True,
+            ),
+            OpenApiExample("Result", value=ORGANISATION_EXAMPLE, response_only=True),
+        ],
+    )
+    def patch(self, request):
+        serializer = OrganisationUpdateSerializer(
+            request.organisation, data=request.data, partial=True
+        )
+        serializer.is_valid(raise_exception=True)
+        organisation = services.organisation_update(
+            organisation=request.organisation, **serializer.validated_data
+        )
+        return Response(OrganisationSerializer(organisation).data)
+
+
+# --- Taxonomy -------------------------------------------------------------------------------
+
+
+class TaxonomyTermListView(APIView):
+    required_scopes = READ
+
+    @extend_schema(
+        tags=["taxonomy"],
+        summary="List taxonomy terms",
+        description="The service types services are classified by, with stable codes. Names "
+        "follow the request's `Accept-Language` (en, es, fr, pt, ro, ru, th, zh, tl), falling "
+        "back to English; `Content-Language` says which was used.",
+        parameters=[
+            OpenApiParameter(
+                "Accept-Language", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False
+            )
+        ],
+        responses={200: TaxonomyTermSerializer(many=True)},
+        examples=[
+            OpenApiExample(
+                "In Spanish",
+                value=[{"code": "sti-testing", "name": "Pruebas de ITS", "description": ""}],
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request):
+        language = language_of(request)
+        data = TaxonomyTermSerializer(
+            selectors.taxonomy_terms(), many=True, context={"language": language}
+        ).data
+        return Response(data, headers={"Content-Language": language})
+
+
+# --- Services -------------------------------------------------------------------------------
+
+SEARCH_DESCRIPTION = (
+    "Filters combine (AND). `taxonomy` (one or more codes; any matches), `language` (BCP 47; "
+    "`pt` also finds `pt-BR`), `near=lat,lon` with `radius_km` (results sorted by distance "
+    "and carrying `distance_km`), `accepting`, `has_capacity`, `fresh` (capacity not past "
+    "`valid_until`), each access safeguard, `cost`, `open_now` (opening hours in each "
+    "location's time zone), `organisation_kind`, `q` (full text over name and description). "
+    "A confidential location shows its street address and coordinates only to its owner and "
+    "the owner's active partners; others get its region, front-door contact and a distance "
+    "rounded to the kilometre. Cursor paginated: pass `next_cursor` back as `cursor`."
+)
+SEARCH_EXAMPLE = {
+    "next_cursor": None,
+    "results": [
+        {
+            **SERVICE_EXAMPLE,
+            "taxonomy": ["sti-testing", "hiv-prep-pep"],
+            "capacity": {
+                **{k: v for k, v in CAPACITY_EXAMPLE.items() if k != "description"},
+                "updated": "2026-11-28T09:40:00Z",
+                "stale": False,
+            },
+            "distance_km": 3.0,
+            "locations": [{**LOCATION_EXAMPLE, "distance_km": 3.0}],
+        }
+    ],
+}
+
+
+def search_filters(data: dict) -> tuple[selectors.SearchFilters, dict]:
+    filters = selectors.SearchFilters(
+        taxonomy=data.get("taxonomy", []),
+        language=data.get("language"),
+        near=data.get("near"),
+        radius_km=data.get("radius_km"),
+        accepting=data.get("accepting", []),
+        has_capacity=data.get("has_capacity"),
+        fresh=data.get("fresh"),
+        safeguards={name: data[name] for name in SAFEGUARDS if data.get(name) is not None},
+        cost=data.get("cost", []),
+        open_now=data.get("open_now"),
+        organisation_kind=data.get("organisation_kind", []),
+        q=data.get("q"),
+    )
+    return filters, {"cursor": data.get("cursor"), "page_size": data["limit"]}
+
+
+def run_search(request, data) -> Response:
+    serializer = ServiceSearchQuerySerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    filters, page = search_filters(serializer.validated_data)
+    results, next_cursor = selectors.services_search(
+        caller=request.organisation, filters=filters, now=timezone.now(), **page
+    )
+    # Rows are already shaped by the SQL (documented by ServiceSearchResultSerializer).
+    return Response({"next_cursor": next_cursor, "results": results})
+
+
+class ServiceListView(APIView):
+    required_scopes = {"GET": READ, "POST": WRITE}
+
+    @extend_schema(
+        tags=["services"],
+        operation_id="services_list",
+        summary="Search services",
+        description=SEARCH_DESCRIPTION
+        + " Prefer POST /services/search when the filters say something about a person.",
+        parameters=[ServiceSearchQuerySerializer],
+        responses={200: ServiceSearchPageSerializer},
+        examples=[OpenApiExample("Near, in Thai", value=SEARCH_EXAMPLE, response_only=True)],
+    )
+    def get(self, request):
+        return run_search(request, request.query_params)
+
+    @extend_schema(
+        tags=["services"],
+        operation_id="services_create",
+        summary="Create a service",
+        description="A new service of your organisation, with its locations and opening "
+        "hours. It starts with an empty, open capacity; publish figures with PUT "
+        "/services/{id}/capacity.",
+        request=ServiceWriteSerializer,
+        responses={201: ServiceDetailSerializer},
+        examples=[
+            OpenApiExample(
+                "Walk-in testing",
+                value={
+                    "name": "Walk-in STI testing",
+                    "taxonomy": ["sti-testing"],
+                    "languages": ["pt", "en", "th"],
+                    "cost": "free",
+                    "no_id_required": True,
+                    "walk_in": True,
+                    "locations": [
+                        {
+                            "name": "Clinic",
+                            "address_1": "Rua da Palma 1",
+                            "city": "Lisboa",
+                            "country": "PT",
+                            "latitude": 38.7169,
+                            "longitude": -9.1399,
+                            "time_zone": "Europe/Lisbon",
+                            "schedules": [
+                                {"weekday": 1, "opens_at": "10:00", "closes_at": "18:00"}
+                            ],
+                        }
+                    ],
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request):
+        serializer = ServiceWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        service = services.service_create(
+            organisation=request.organisation, **serializer.validated_data
+        )
+        return Response(service_detail_data(request, service.pk), status=status.HTTP_201_CREATED)
+
+
+class ServiceSearchView(APIView):
+    required_scopes = READ
+
+    @extend_schema(
+        tags=["services"],
+        operation_id="services_search",
+        summary="Search services (filters in the body)",
+        description=SEARCH_DESCRIPTION
+        + " Same filters and answer as GET /services/, sent as a JSON body so that what a "
+        "person needs stays out of URLs and access logs.",
+        request=ServiceSearchQuerySerializer,
+        responses={200: ServiceSearchPageSerializer},
+        examples=[
+            OpenApiExample(
+                "Abortion care in Thai near Lisbon",
+                value={
+                    "taxonomy": ["abortion-reproductive-care"],
+                    "language": "th",
+                    "near": "38.7223,-9.1393",
+                    "radius_km": 10,
+                    "accepting": ["open", "limited"],
+                    "no_immigration_status_questions": True,
+                },
+                request_only=True,
+            ),
+            OpenApiExample("Results", value=SEARCH_EXAMPLE, response_only=True),
+        ],
+    )
+    def post(self, request):
+        if not isinstance(request.data, dict):
+            raise DomainError("The body must be a JSON object of filters.")
+        return run_search(request, request.data)
+
+
+def service_detail_data(request, service_id) -> dict:
+    service = selectors.service_detail_queryset().filter(pk=service_id).first()
+    if service is None:
+        raise Http404
+    language = language_of(request)
+    names = {term.code: term.name_in(language) for term in selectors.taxonomy_terms()}
+    revealed = selectors.may_see_confidential(
+        caller=request.organisation, owner_id=service.organisation_id
+    )
+    return ServiceDetailSerializer(
+        service, context={"taxonomy_names": names, "revealed": revealed}
+    ).data
+
+
+def own_service_or_404(request, pk) -> Service:
+    """Visible services only; whether the caller owns it is the service layer's call (403)."""
+    service = selectors.services_visible().filter(pk=pk).first()
+    if service is None:
+        raise Http404
+    return service
+
+
+class ServiceDetailView(APIView):
+    required_scopes = {"GET": READ, "PATCH": WRITE}
+
+    @extend_schema(
+        tags=["services"],
+        operation_id="services_retrieve",
+        summary="Get a service",
+        description="A service with its locations, opening hours and capacity; taxonomy "
+        "names follow Accept-Language. Confidential locations are masked unless you own the "
+        "service or partner actively with its owner.",
+        responses={200: ServiceDetailSerializer},
+        examples=[
+            OpenApiExample(
+                "Seen by a non-partner",
+                value={
+                    **SERVICE_EXAMPLE,
+                    "taxonomy": [{"code": "sti-testing", "name": "STI testing"}],
+                    "capacity": {
+                        **CAPACITY_EXAMPLE,
+                        "version": 3,
+                        "updated": "2026-11-28T09:40:00Z",
+                        "stale": False,
+                    },
+                    "locations": [{**LOCATION_EXAMPLE, "schedules": []}],
+                },
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request, pk):
+        return Response(service_detail_data(request, pk))
+
+    @extend_schema(
+        tags=["services"],
+        operation_id="services_partial_update",
+        summary="Edit your service",
+        description="Partial update of one of your services. `locations`, when sent, "
+        "replace the old ones with their opening hours. Another organisation's service: 403.",
+        request=ServiceWriteSerializer,
+        responses={200: ServiceDetailSerializer},
+        examples=[
+            OpenApiExample(
+                "Add a language", value={"languages": ["pt", "en", "th", "ru"]}, request_only=True
+            )
+        ],
+    )
+    def patch(self, request, pk):
+        service = own_service_or_404(request, pk)
+        serializer = ServiceWriteSerializer(service, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        services.service_update(
+            service=service, organisation=request.organisation, **serializer.validated_data
+        )
+        return Response(service_detail_data(request, pk))
+
+
+class ServiceDeactivateView(APIView):
+    required_scopes = WRITE
+
+    @extend_schema(
+        tags=["services"],
+        operation_id="services_deactivate",
+        summary="Deactivate your service",
+        description="Mark one of your services inactive: it leaves search results but stays "
+        "readable, since referrals and capacity history point at it.",
+        request=None,
+        responses={200: ServiceDetailSerializer},
+        examples=[
+            OpenApiExample(
+                "Deactivated", value={**SERVICE_EXAMPLE, "status": "inactive"}, response_only=True
+            )
+        ],
+    )
+    def post(self, request, pk):
+        service = own_service_or_404(request, pk)
+        services.service_deactivate(service=service, organisation=request.organisation)
+        return Response(service_detail_data(request, pk))
+
+
+# --- Capacity -------------------------------------------------------------------------------
+
+
+class CapacityView(APIView):
+    required_scopes = {"GET": READ, "PUT": CAPACITY}
+
+    @extend_schema(
+        tags=["capacity"],
+        operation_id="capacity_retrieve",
+        summary="Get a service's capacity",
+        description="The current capacity with an `ETag`; send it back as `If-Match` to "
+        "replace it.",
+        responses={200: CapacitySerializer},
+        examples=[
+            OpenApiExample(
+                "Open",
+                value={
+                    **CAPACITY_EXAMPLE,
+                    "version": 3,
+                    "updated": "2026-11-28T09:40:00Z",
+                    "stale": False,
+                },
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request, pk):
+        service = own_service_or_404(request, pk)
+        capacity = getattr(service, "capacity", None)
+        if capacity is None:
+            raise Http404
+        return Response(
+            CapacitySerializer(capacity).data, headers={"ETag": services.capacity_etag(capacity)}
+        )
+
+    @extend_schema(
+        tags=["capacity"],
+        operation_id="capacity_update",
+        summary="Replace your service's capacity",
+        description="Publish the capacity of one of your services. `If-Match` with the "
+        "current ETag is required (428 without it; 412 if someone changed it since you read "
+        "it, and nothing is written). The change is appended to the history and announced "
+        "as `capacity.updated` to you and your active partners.",
+        parameters=[
+            OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)
+        ],
+        request=CapacityWriteSerializer,
+        responses={200: CapacitySerializer},
+        examples=[OpenApiExample("Four slots", value=CAPACITY_EXAMPLE, request_only=True)],
+    )
+    def put(self, request, pk):
+        service = own_service_or_404(request, pk)
+        serializer = CapacityWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        capacity = services.capacity_update(
+            service=service,
+            organisation=request.organisation,
+            if_match=request.META.get("HTTP_IF_MATCH"),
+            values=serializer.validated_data,
+        )
+        return Response(
+            CapacitySerializer(capacity).data, headers={"ETag": services.capacity_etag(capacity)}
+        )
+
+
+class HistoryPagination(CursorPagination):
+    ordering = ("-id",)
+
+
+class CapacityHistoryView(generics.ListAPIView):
+    required_scopes = READ
+    serializer_class = CapacityHistorySerializer
+    pagination_class = HistoryPagination
+    queryset = CapacityHistory.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return CapacityHistory.objects.none()
+        return selectors.capacity_history_for(own_service_or_404(self.request, self.kwargs["pk"]))
+
+    @extend_schema(
+        tags=["capacity"],
+        operation_id="capacity_history_list",
+        summary="A service's capacity history",
+        description="Every capacity the service has published, newest first (cursor "
+        "paginated). Append-only: the database refuses to change or delete it.",
+        examples=[
+            OpenApiExample(
+                "A page",
+                value={
+                    "next": None,
+                    "previous": None,
+                    "results": [
+                        {
+                            "id": 42,
+                            "available": 4,
+                            "maximum": 12,
+                            "unit": "appointments",
+                            "accepting_referrals": "open",
+                            "estimated_wait_days": 0,
+                            "valid_until": "2026-11-28T20:00:00Z",
+                            "version": 3,
+                            "recorded": "2026-11-28T09:40:00Z",
+                        }
+                    ],
+                },
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class CapacityBulkView(APIView):
+    required_scopes = CAPACITY
+
+    @extend_schema(
+        tags=["capacity"],
+        operation_id="capacity_bulk_update",
+        summary="Replace many capacities at once",
+        description=f"Up to {BULK_MAX_ITEMS} capacity updates of your own services, applied "
+        "all or nothing: one invalid item rejects the batch with an error per item (JSON "
+        "pointers into `items`) and nothing is written. More items: 413. An item for another "
+        "organisation's service: 403. No If-Match here: a batch is the publisher's current "
+        "truth.",
+        request=CapacityBulkSerializer,
+        responses={200: CapacityBulkResultSerializer},
+        examples=[
+            OpenApiExample(
+                "Two services",
+                value={
+                    "items": [
+                        {"service_id": "3f0e8b8a-31c1-4a0e-9a77-51f2c1d1b0aa", **CAPACITY_EXAMPLE},
+                        {
+                            "service_id": "8c6d1f0b-1e2a-4b3c-9d4e-5f6a7b8c9d0e",
+                            "available": 0,
+                            "unit": "beds",
+                            "accepting_referrals": "waitlist",
+                            "estimated_wait_days": 5,
+                        },
+                    ]
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Applied",
+                value={
+                    "updated": [
+                        {"service_id": "3f0e8b8a-31c1-4a0e-9a77-51f2c1d1b0aa", "version": 4},
+                        {"service_id": "8c6d1f0b-1e2a-4b3c-9d4e-5f6a7b8c9d0e", "version": 9},
+                    ]
+                },
+                response_only=True,
+            ),
+        ],
+    )
+    def post(self, request):
+        items = request.data.get("items") if isinstance(request.data, dict) else None
+        if isinstance(items, list) and len(items) > BULK_MAX_ITEMS:
+            raise PayloadTooLarge(
+                f"A batch holds at most {BULK_MAX_ITEMS} items; nothing was written.",
+                errors=[{"pointer": "/items", "detail": f"At most {BULK_MAX_ITEMS} items."}],
+            )
+        serializer = CapacityBulkSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        updated = services.capacity_bulk_update(
+            organisation=request.organisation, items=serializer.validated_data["items"]
+        )
+        return Response(
+            {"updated": [{"service_id": c.service_id, "version": c.version} for c in updated]}
+        )
+
+
+# --- Partnerships ---------------------------------------------------------------------------
+
+
+class PartnershipListView(generics.ListAPIView):
+    required_scopes = {"GET": READ, "POST": WRITE}
+    serializer_class = PartnershipSerializer
+    queryset = Partnership.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Partnership.objects.none()
+        queryset = selectors.partnerships_for(self.request.organisation)
+        wanted = self.request.query_params.get("status")
+        return queryset.filter(status=wanted) if wanted else queryset
+
+    @extend_schema(
+        tags=["partnerships"],
+        operation_id="partnerships_list",
+        summary="List your partnerships",
+        description="Partnerships your organisation proposed or was proposed, newest first. "
+        "Filter by `status`.",
+        parameters=[OpenApiParameter("status", OpenApiTypes.STR, description="e.g. active")],
+        examples=[
+            OpenApiExample(
+                "A page",
+                value={"next": None, "previous": None, "results": [PARTNERSHIP_EXAMPLE]},
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        tags=["partnerships"],
+        operation_id="partnerships_create",
+        summary="Propose a partnership",
+        description="Propose a data-sharing agreement to another organisation, naming the "
+        "data categories referrals may carry and the purposes. The other side accepts or "
+        "declines. Proposing to yourself: 400; when the pair already has an open one: 409.",
+        request=PartnershipProposeSerializer,
+        responses={201: PartnershipSerializer},
+        examples=[
+            OpenApiExample(
+                "Proposal",
+                value={
+                    "partner_id": "5e2b7f4c-8a1d-4e3f-9b6c-7d8e9f0a1b2c",
+                    "data_categories": ["contact", "health"],
+                    "purposes": ["Referral for sexual health care"],
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Proposed", value={**PARTNERSHIP_EXAMPLE, "status": "proposed"}, response_only=True
+            ),
+        ],
+    )
+    def post(self, request):
+        serializer = PartnershipProposeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        partnership = services.partnership_propose(
+            proposer=request.organisation, **serializer.validated_data
+        )
+        return Response(PartnershipSerializer(partnership).data, status=status.HTTP_201_CREATED)
+
+
+class PartnershipDetailView(generics.RetrieveAPIView):
+    required_scopes = READ
+    serializer_class = PartnershipSerializer
+    queryset = Partnership.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Partnership.objects.none()
+        return selectors.partnerships_for(self.request.organisation)
+
+    @extend_schema(
+        tags=["partnerships"],
+        operation_id="partnerships_retrieve",
+        summary="Get a partnership",
+        description="One of your partnerships. Others' answer 404.",
+        examples=[OpenApiExample("Active", value=PARTNERSHIP_EXAMPLE, response_only=True)],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+ACTION_TEXT = {
+    "accept": (
+        "Accept a partnership",
+        "Only the organisation it was proposed to; it becomes active and referrals may flow.",
+    ),
+    "decline": ("Decline a partnership", "Only the organisation it was proposed to."),
+    "suspend": (
+        "Suspend a partnership",
+        "Either side, while it is active. Referrals stop "
+        "and confidential locations are hidden again until it resumes.",
+    ),
+    "resume": ("Resume a partnership", "Only the side that suspended it."),
+    "end": ("End a partnership", "Either side, from proposed, active or suspended; final."),
+}
+
+
+def partnership_action_view(action: str):
+    summary, who = ACTION_TEXT[action]
+
+    class PartnershipActionView(APIView):
+        required_scopes = WRITE
+
+        @extend_schema(
+            tags=["partnerships"],
+            operation_id=f"partnerships_{action}",
+            summary=summary,
+            description=f"{who} Announced to both sides as `partnership.changed`. A step "
+            "the status does not allow: 409; a step your side may not take: 403.",
+            request=None,
+            responses={200: PartnershipSerializer},
+            examples=[OpenApiExample("Result", value=PARTNERSHIP_EXAMPLE, response_only=True)],
+        )
+        def post(self, request, pk):
+            partnership = selectors.partnerships_for(request.organisation).filter(pk=pk).first()
+            if partnership is None:
+                raise Http404
+            partnership = services.partnership_transition(
+                partnership=partnership, organisation=request.organisation, action=action
+            )
+            return Response(PartnershipSerializer(partnership).data)
+
+    PartnershipActionView.__name__ = PartnershipActionView.__qualname__ = (
+        f"Partnership{action.title()}View"
+    )
+    return PartnershipActionView.as_view()
