@@ -16,7 +16,8 @@ class Received:
 
 
 class Receiver:
-    """`script` is a list of (status, headers) answered in order; after it runs out, `default`."""
+    """`script` is a list of (status, headers[, delay]) answered in order, then `default`.
+    Status 299 answers with a 4 KiB body, to test the read cap."""
 
     def __init__(self, default=(200, {})):
         self.default = default
@@ -36,16 +37,18 @@ class Receiver:
                     receiver.received.append(
                         Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                     )
-                    status, headers = (
-                        receiver.script.pop(0) if receiver.script else receiver.default
-                    )
+                    answer = receiver.script.pop(0) if receiver.script else receiver.default
                     receiver.arrived.notify_all()
+                status, headers, *delay = answer
+                if delay:
+                    time.sleep(delay[0])
+                body = b"x" * 4096 if status == 299 else b"ok"
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(body)
 
             def log_message(self, *args):
                 pass
