@@ -20,7 +20,7 @@ def writer(make_organisation, make_application):
 def test_validation_error_lists_fields_with_json_pointers(http, writer):
     response = http.post(
         "/api/v1/_probe",
-        {"name": "far too long", "items": [{"count": 1}, {"count": -1}, {}]},
+        {"name": "this name is far too long", "items": [{"count": 1}, {"count": -1}, {}]},
         content_type="application/json",
         **writer,
     )
@@ -28,7 +28,7 @@ def test_validation_error_lists_fields_with_json_pointers(http, writer):
     assert body["type"] == "/problems/validation-error"
     pointers = {error["pointer"]: error["detail"] for error in body["errors"]}
     assert set(pointers) == {"/name", "/items/1/count", "/items/2/count"}
-    assert "5" in pointers["/name"]
+    assert "20" in pointers["/name"]
 
 
 def test_validation_of_a_missing_body_names_each_required_field(http, writer):

@@ -15,7 +15,7 @@ class ProbeItemSerializer(serializers.Serializer):
 
 
 class ProbeSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=5)
+    name = serializers.CharField(max_length=20)
     items = ProbeItemSerializer(many=True)
 
 

@@ -1,0 +1,188 @@
+"""The OpenAPI document is a contract: the committed file must be what the code generates, and
+the document must keep the properties integrators rely on (OAuth2 scheme, per-operation scopes
+matching what the views enforce, problem responses, OAS 3.1)."""
+
+import difflib
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+from django.core.management import call_command
+from django.urls import Resolver404, resolve
+from drf_spectacular.drainage import GENERATOR_STATS
+
+from api.permissions import scopes_for
+
+COMMITTED = Path(settings.BASE_DIR) / "openapi" / "openapi.yaml"
+METHODS = {"get", "put", "patch", "post", "delete", "head", "options", "trace"}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> str:
+    """What `make openapi` writes, generated the same way (warnings and invalid documents fail)."""
+    target = tmp_path_factory.mktemp("openapi") / "openapi.yaml"
+    # Warnings from schema generation earlier in the session would count against this run.
+    GENERATOR_STATS.reset()
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    return target.read_text()
+
+
+@pytest.fixture(scope="module")
+def schema(generated) -> dict:
+    return yaml.safe_load(generated)
+
+
+def operations(schema):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield path, method, operation
+
+
+def test_committed_document_matches_the_code(generated):
+    committed = COMMITTED.read_text()
+    if committed != generated:
+        diff = "".join(
+            list(
+                difflib.unified_diff(
+                    committed.splitlines(keepends=True),
+                    generated.splitlines(keepends=True),
+                    "openapi/openapi.yaml (committed)",
+                    "generated from the code",
+                )
+            )[:60]
+        )
+        pytest.fail(
+            "openapi/openapi.yaml is out of date with the code: run `make openapi` and commit "
+            "the result.\n" + diff
+        )
+
+
+def test_is_openapi_3_1(schema):
+    assert schema["openapi"] == "3.1.0"
+
+
+def test_oauth2_client_credentials_scheme_with_the_six_scopes(schema):
+    scheme = schema["components"]["securitySchemes"]["oauth2"]
+    assert scheme["type"] == "oauth2"
+    assert list(scheme["flows"]) == ["clientCredentials"]
+    flow = scheme["flows"]["clientCredentials"]
+    assert flow["tokenUrl"] == "/oauth/token/"
+    assert set(flow["scopes"]) == {
+        "directory:read",
+        "directory:write",
+        "capacity:write",
+        "referrals:read",
+        "referrals:write",
+        "webhooks:manage",
+    }
+    assert "introspection" not in flow["scopes"]
+    assert all(description for description in flow["scopes"].values())
+
+
+def test_only_the_public_api_is_documented(schema):
+    assert schema["paths"], "no operations documented"
+    assert all(path.startswith("/api/v1/") for path in schema["paths"])
+
+
+def test_every_operation_is_documented(schema):
+    problems = []
+    for path, method, operation in operations(schema):
+        where = f"{method.upper()} {path}"
+        for key in ("summary", "description", "tags", "operationId"):
+            if not operation.get(key):
+                problems.append(f"{where}: no {key}")
+        contents = [
+            *(operation.get("requestBody", {}).get("content", {}).values()),
+            *(
+                content
+                for code, response in operation["responses"].items()
+                if code.startswith("2")
+                for content in response.get("content", {}).values()
+            ),
+        ]
+        if contents and not any("examples" in c or "example" in c for c in contents):
+            problems.append(f"{where}: no example")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_operation_answers_errors_with_the_problem_component(schema):
+    problems = []
+    for path, method, operation in operations(schema):
+        responses = operation["responses"]
+        for code in ("400", "401", "403", "429"):
+            if code not in responses:
+                problems.append(f"{method.upper()} {path}: no {code} response")
+        if "{" in path and "404" not in responses:
+            problems.append(f"{method.upper()} {path}: no 404 response")
+        for code, response in responses.items():
+            if code[0] in "45":
+                content = response.get("content", {})
+                ref = content.get("application/problem+json", {}).get("schema", {}).get("$ref")
+                if list(content) != ["application/problem+json"] or not ref:
+                    problems.append(f"{method.upper()} {path} {code}: not a problem document")
+                elif ref != "#/components/schemas/Problem":
+                    problems.append(f"{method.upper()} {path} {code}: refers to {ref}")
+    assert not problems, "\n".join(problems)
+    problem = schema["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail", "instance", "errors", "missing_scopes"} <= set(
+        problem["properties"]
+    )
+
+
+def sample_path(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", str(uuid.UUID(int=1)), path)
+
+
+def view_for(path: str, method: str):
+    """The view instance Django would dispatch to, set up as DRF sets it before permissions."""
+    try:
+        match = resolve(sample_path(path))
+    except Resolver404:
+        match = resolve(re.sub(r"\{[^}]+\}", "sample", path))
+    view_class = match.func.cls
+    view = view_class()
+    actions = getattr(match.func, "actions", None)
+    if actions:
+        view.action = actions.get(method)
+    return view_class, view
+
+
+def test_security_lists_exactly_the_scopes_each_view_enforces(schema):
+    problems = []
+    for path, method, operation in operations(schema):
+        where = f"{method.upper()} {path}"
+        security = operation.get("security")
+        if not security or len(security) != 1 or list(security[0]) != ["oauth2"]:
+            problems.append(f"{where}: security is {security!r}, expected one oauth2 entry")
+            continue
+        published = security[0]["oauth2"]
+        view_class, view = view_for(path, method)
+        if getattr(view_class, "required_scopes", None) is None:
+            problems.append(f"{where}: {view_class.__name__} has no required_scopes")
+            continue
+        enforced = scopes_for(view, method)
+        if sorted(published) != sorted(enforced):
+            problems.append(f"{where}: publishes {published}, enforces {enforced}")
+        if not set(published) <= set(settings.SCOPES):
+            problems.append(f"{where}: unknown scopes {published}")
+    assert not problems, "\n".join(problems)
+
+
+def test_me_needs_a_token_but_no_scope(schema):
+    assert schema["paths"]["/api/v1/me"]["get"]["security"] == [{"oauth2": []}]
+
+
+def test_docs_pages_load_nothing_from_another_host(http):
+    for url in ("/api/docs/", "/api/redoc/"):
+        response = http.get(url)
+        assert response.status_code == 200
+        html = response.content.decode()
+        external = re.findall(r"""(?:src|href)=["'](?:https?:)?//[^"']+""", html)
+        assert not external, external
+    schema = http.get("/api/schema/")
+    assert schema.status_code == 200
+    assert schema["Content-Type"].startswith("application/vnd.oai.openapi")
