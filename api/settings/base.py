@@ -213,6 +213,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.add_problem_responses",
+        "api.schema_links.add_links",
     ],
     "TAGS": [
         {"name": "me", "description": "The calling organisation and its token."},
