@@ -221,6 +221,15 @@ SPECTACULAR_SETTINGS = {
     ],
     "TAGS": [
         {"name": "me", "description": "The calling organisation and its token."},
+        {"name": "organisations", "description": "The partner directory's organisations."},
+        {"name": "taxonomy", "description": "The service types, named in nine languages."},
+        {"name": "services", "description": "Services, their locations and opening hours."},
+        {"name": "capacity", "description": "Who can take someone today, and its history."},
+        {"name": "partnerships", "description": "Data-sharing agreements between organisations."},
+        {"name": "hsds", "description": "Open Referral HSDS 3.1 export for other directories."},
+        {"name": "referrals", "description": "Consent-bound referrals, their notes and timeline."},
+        {"name": "webhooks", "description": "Webhook endpoints and their deliveries."},
+        {"name": "audit", "description": "The tamper-evident audit trail's head."},
     ],
 }
 
