@@ -250,7 +250,23 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must not hang a request when the broker is down: the outbox sweeper re-queues.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Retention (api/retention.py): each job locks its rows with SKIP LOCKED, so overlaps are
+    # harmless.
+    **{
+        f"retention-{job}": {"task": "retention.run", "schedule": every, "args": (job,)}
+        for job, every in (
+            ("referral_personal_data", 3600),
+            ("referral_metadata", 86400),
+            ("webhook_attempts", 86400),
+            ("oauth_access_tokens", 86400),
+            ("oauth_grants", 86400),
+            ("oauth_id_tokens", 86400),
+            ("idempotency_keys", 3600),
+            ("audit_trail", 86400),
+        )
+    },
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Logging: structured, one JSON object a line, never bodies or tokens ---------------------
