@@ -38,6 +38,7 @@ COMMON_ERRORS = {
     "401": "No token, or an invalid, expired or revoked one.",
     "403": "The token lacks a scope this operation needs.",
     "429": "Rate limit exceeded; see Retry-After.",
+    "500": "An unexpected error; the problem document never carries its details.",
 }
 
 
