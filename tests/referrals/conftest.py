@@ -12,7 +12,7 @@ from partners.models import Partnership, PartnershipStatus, Service
 ALL_CATEGORIES = ["contact", "health", "legal", "notes"]
 
 
-def referral_payload(receiver, service, **overrides) -> dict:
+def referral_payload(receiver, service, /, **overrides) -> dict:
     payload = {
         "receiver": str(receiver.pk),
         "service": str(service.pk),
