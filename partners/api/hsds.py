@@ -10,7 +10,6 @@ import math
 import uuid
 
 from django.db.models import Prefetch, Q, QuerySet
-from django.http import Http404
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
@@ -18,8 +17,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import InvalidInput
+from api.errors import InvalidInput, NotFound
 from partners import selectors
+from partners.api.views import NOT_FOUND
 from partners.models import Location, Organisation, Schedule, Service, TaxonomyTerm
 
 HSDS_NAMESPACE = uuid.UUID("5b1c2f0e-3d4a-4c6b-8e9f-0a1b2c3d4e5f")
@@ -379,7 +379,7 @@ class HsdsServiceDetailView(APIView):
     def get(self, request, pk):
         service = hsds_service_detail().filter(pk=pk).first()
         if service is None:
-            raise Http404
+            raise NotFound(NOT_FOUND)
         terms = {term.code: term for term in TaxonomyTerm.objects.all()}
         return Response(service_full(service, terms))
 
@@ -443,5 +443,5 @@ class HsdsOrganizationDetailView(APIView):
             .first()
         )
         if organisation is None:
-            raise Http404
+            raise NotFound(NOT_FOUND)
         return Response(organization_full(organisation))

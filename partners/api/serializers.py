@@ -244,6 +244,20 @@ class CapacityWriteSerializer(StrictFieldsMixin, serializers.Serializer):
     )
     valid_until = serializers.DateTimeField(required=False, allow_null=True)
 
+    def validate(self, attrs):
+        """The service layer checks these too; here they join the other field errors, so a
+        bulk batch reports every bad item at once."""
+        errors = {}
+        maximum = attrs.get("maximum")
+        if maximum is not None and attrs["available"] > maximum:
+            errors["available"] = ["Must not be above maximum."]
+        valid_until = attrs.get("valid_until")
+        if valid_until is not None and valid_until <= timezone.now():
+            errors["valid_until"] = ["Must be in the future."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
 
 class CapacityBulkItemSerializer(CapacityWriteSerializer):
     service_id = serializers.UUIDField()

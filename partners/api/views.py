@@ -1,6 +1,5 @@
 """Directory endpoints. Thin: parse, call one selector or service, shape the answer."""
 
-from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
@@ -8,7 +7,7 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import DomainError
+from api.errors import DomainError, NotFound
 from api.pagination import CursorPagination
 from partners import selectors, services
 from partners.api.serializers import (
@@ -116,6 +115,20 @@ PARTNERSHIP_EXAMPLE = {
 }
 
 
+# One answer for "does not exist" and "not yours to see", so ids cannot be probed.
+NOT_FOUND = "No such object, or not one your organisation may see."
+
+
+class VisibleObjectMixin:
+    """get_object raising the API's own NotFound, so the answer is a problem document."""
+
+    def get_object(self):
+        obj = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
+        if obj is None:
+            raise NotFound(NOT_FOUND)
+        return obj
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     code = "payload-too-large"
@@ -199,7 +212,7 @@ class OrganisationListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class OrganisationDetailView(generics.RetrieveAPIView):
+class OrganisationDetailView(VisibleObjectMixin, generics.RetrieveAPIView):
     required_scopes = READ
     serializer_class = OrganisationSerializer
     queryset = Organisation.objects.none()
@@ -454,7 +467,7 @@ class ServiceSearchView(APIView):
 def service_detail_data(request, service_id) -> dict:
     service = selectors.service_detail_queryset().filter(pk=service_id).first()
     if service is None:
-        raise Http404
+        raise NotFound(NOT_FOUND)
     language = language_of(request)
     names = {term.code: term.name_in(language) for term in selectors.taxonomy_terms()}
     revealed = selectors.may_see_confidential(
@@ -469,7 +482,7 @@ def own_service_or_404(request, pk) -> Service:
     """Visible services only; whether the caller owns it is the service layer's call (403)."""
     service = selectors.services_visible().filter(pk=pk).first()
     if service is None:
-        raise Http404
+        raise NotFound(NOT_FOUND)
     return service
 
 
@@ -582,7 +595,7 @@ class CapacityView(APIView):
         service = own_service_or_404(request, pk)
         capacity = getattr(service, "capacity", None)
         if capacity is None:
-            raise Http404
+            raise NotFound(NOT_FOUND)
         return Response(
             CapacitySerializer(capacity).data, headers={"ETag": services.capacity_etag(capacity)}
         )
@@ -792,7 +805,7 @@ class PartnershipListView(generics.ListAPIView):
         return Response(PartnershipSerializer(partnership).data, status=status.HTTP_201_CREATED)
 
 
-class PartnershipDetailView(generics.RetrieveAPIView):
+class PartnershipDetailView(VisibleObjectMixin, generics.RetrieveAPIView):
     required_scopes = READ
     serializer_class = PartnershipSerializer
     queryset = Partnership.objects.none()
@@ -848,7 +861,7 @@ def partnership_action_view(action: str):
         def post(self, request, pk):
             partnership = selectors.partnerships_for(request.organisation).filter(pk=pk).first()
             if partnership is None:
-                raise Http404
+                raise NotFound(NOT_FOUND)
             partnership = services.partnership_transition(
                 partnership=partnership, organisation=request.organisation, action=action
             )
