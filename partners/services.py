@@ -430,17 +430,17 @@ def partnership_transition(
         .get(pk=partnership.pk)
     )
     allowed_from, target, who = PARTNERSHIP_TRANSITIONS[action]
+    if partnership.status not in allowed_from:
+        raise Conflict(
+            f"A {partnership.status} partnership does not allow {action!r}.",
+            errors=[{"pointer": "/status", "detail": f"Is {partnership.status}."}],
+        )
     if who == "partner" and organisation.pk != partnership.partner_id:
         raise ForbiddenAction(
             f"Only the organisation a partnership was proposed to may {action} it."
         )
     if who == "suspender" and organisation.pk != partnership.suspended_by_id:
         raise ForbiddenAction("Only the organisation that suspended a partnership may resume it.")
-    if partnership.status not in allowed_from:
-        raise Conflict(
-            f"A {partnership.status} partnership cannot be {action}ed.",
-            errors=[{"pointer": "/status", "detail": f"Is {partnership.status}."}],
-        )
     partnership.status = target
     partnership.suspended_by = organisation if action == "suspend" else None
     partnership.save(update_fields=["status", "suspended_by", "updated"])

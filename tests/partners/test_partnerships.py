@@ -1,0 +1,189 @@
+"""Partnerships: the lifecycle, who may take each step, visibility, events and bad input."""
+
+import pytest
+
+from api.models import Event
+from partners.models import Partnership
+from partners.selectors import partnership_active_between
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def other(make_organisation):
+    return make_organisation("Red Umbrella Collective", kind="sex_worker_led")
+
+
+@pytest.fixture
+def other_client(api_client_for, other):
+    return api_client_for(other)
+
+
+def propose(client, partner, **extra):
+    body = {
+        "partner_id": str(partner.pk),
+        "data_categories": ["contact", "health"],
+        "purposes": ["Referral for sexual health care"],
+        **extra,
+    }
+    return client.post("/api/v1/partnerships/", body, format="json")
+
+
+def act(client, partnership_id, action):
+    return client.post(f"/api/v1/partnerships/{partnership_id}/{action}")
+
+
+def test_full_lifecycle(client, other_client, organisation, other):
+    response = propose(client, other)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "proposed"
+    assert body["data_categories"] == ["contact", "health"]
+    pid = body["id"]
+    assert partnership_active_between(organisation, other) is None
+
+    assert act(other_client, pid, "accept").json()["status"] == "active"
+    assert partnership_active_between(organisation, other).pk == Partnership.objects.get().pk
+    assert partnership_active_between(other, organisation) is not None
+
+    assert act(client, pid, "suspend").json()["status"] == "suspended"
+    assert partnership_active_between(organisation, other) is None
+    assert act(client, pid, "resume").json()["status"] == "active"
+    assert act(other_client, pid, "end").json()["status"] == "ended"
+    assert partnership_active_between(organisation, other) is None
+
+
+def test_both_sides_list_it_and_nobody_else_sees_it(
+    client, other_client, api_client_for, make_organisation, other
+):
+    pid = propose(client, other).json()["id"]
+    assert [p["id"] for p in client.get("/api/v1/partnerships/").json()["results"]] == [pid]
+    assert [p["id"] for p in other_client.get("/api/v1/partnerships/").json()["results"]] == [pid]
+    stranger = api_client_for(make_organisation("Stranger"))
+    assert stranger.get("/api/v1/partnerships/").json()["results"] == []
+    hidden = stranger.get(f"/api/v1/partnerships/{pid}")
+    unknown = stranger.get("/api/v1/partnerships/00000000-0000-0000-0000-000000000000")
+    assert hidden.status_code == unknown.status_code == 404
+    assert hidden.json()["detail"] == unknown.json()["detail"]
+    assert act(stranger, pid, "accept").status_code == 404
+    assert Partnership.objects.get().status == "proposed"
+
+
+def test_list_filters_by_status(client, other, make_organisation, make_partnership, organisation):
+    make_partnership(organisation, make_organisation("A"), status="ended")
+    pid = propose(client, other).json()["id"]
+    response = client.get("/api/v1/partnerships/", {"status": "proposed"})
+    assert [p["id"] for p in response.json()["results"]] == [pid]
+
+
+# Who may take each step: (action, from status, actor) -> allowed?
+WHO_MAY_ACT = [
+    ("accept", "proposed", "proposer", 403),
+    ("accept", "proposed", "partner", 200),
+    ("decline", "proposed", "proposer", 403),
+    ("decline", "proposed", "partner", 200),
+    ("suspend", "active", "proposer", 200),
+    ("suspend", "active", "partner", 200),
+    ("end", "proposed", "proposer", 200),
+    ("end", "active", "partner", 200),
+    ("end", "suspended", "proposer", 200),
+    ("accept", "active", "partner", 409),
+    ("decline", "active", "partner", 409),
+    ("suspend", "proposed", "partner", 409),
+    ("resume", "active", "proposer", 409),
+    ("end", "ended", "proposer", 409),
+    ("end", "declined", "partner", 409),
+]
+
+
+@pytest.mark.parametrize(("action", "status", "actor", "expected"), WHO_MAY_ACT)
+def test_who_may_take_each_step(
+    client, other_client, organisation, other, make_partnership, action, status, actor, expected
+):
+    partnership = make_partnership(organisation, other, status=status)
+    acting = client if actor == "proposer" else other_client
+    response = act(acting, partnership.pk, action)
+    assert response.status_code == expected, response.content
+    partnership.refresh_from_db()
+    if expected != 200:
+        assert response["Content-Type"] == "application/problem+json"
+        assert partnership.status == status
+
+
+@pytest.mark.parametrize(
+    ("suspender", "resumer", "expected"),
+    [
+        ("proposer", "proposer", 200),
+        ("proposer", "partner", 403),
+        ("partner", "partner", 200),
+        ("partner", "proposer", 403),
+    ],
+)
+def test_only_the_suspending_side_may_resume(
+    client, other_client, organisation, other, make_partnership, suspender, resumer, expected
+):
+    sides = {"proposer": client, "partner": other_client}
+    partnership = make_partnership(organisation, other)
+    assert act(sides[suspender], partnership.pk, "suspend").status_code == 200
+    assert act(sides[resumer], partnership.pk, "resume").status_code == expected
+
+
+def test_every_change_is_announced_to_both_sides(client, other_client, organisation, other):
+    pid = propose(client, other).json()["id"]
+    act(other_client, pid, "accept")
+    events = Event.objects.filter(type="partnership.changed").order_by("created")
+    assert [(e.organisation_id, e.data["status"]) for e in events] == [
+        (organisation.pk, "proposed"),
+        (other.pk, "proposed"),
+        (organisation.pk, "active"),
+        (other.pk, "active"),
+    ]
+    assert {e.data["partnership_id"] for e in events} == {pid}
+
+
+def test_proposing_to_oneself_is_400(client, organisation):
+    response = propose(client, organisation)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["pointer"] == "/partner_id"
+    assert not Partnership.objects.exists()
+
+
+def test_proposing_when_one_is_pending_is_409(client, other_client, organisation, other):
+    assert propose(client, other).status_code == 201
+    again = propose(client, other)
+    reverse = propose(other_client, organisation)
+    assert again.status_code == reverse.status_code == 409
+    assert again.json()["errors"][0]["pointer"] == "/partner_id"
+    assert Partnership.objects.count() == 1
+    assert Event.objects.filter(type="partnership.changed").count() == 2
+
+
+def test_a_new_proposal_after_the_old_one_ended(client, other, organisation, make_partnership):
+    make_partnership(organisation, other, status="ended")
+    assert propose(client, other).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        ({"partner_id": "00000000-0000-0000-0000-000000000000"}, "/partner_id"),
+        ({"partner_id": "nope"}, "/partner_id"),
+        ({"data_categories": ["immigration_status"]}, "/data_categories/0"),
+        ({"data_categories": []}, "/data_categories"),
+        ({"purposes": []}, "/purposes"),
+        ({"status": "active"}, "/status"),
+    ],
+)
+def test_bad_proposals_name_the_field(client, other, change, pointer):
+    response = propose(client, other, **change)
+    assert response.status_code == 400
+    assert pointer in [e["pointer"] for e in response.json()["errors"]]
+    assert not Partnership.objects.exists()
+
+
+def test_actions_need_directory_write(api_client_for, organisation, other, make_partnership):
+    partnership = make_partnership(organisation, other, status="proposed")
+    reader = api_client_for(other, scopes=["directory:read"])
+    response = act(reader, partnership.pk, "accept")
+    assert response.status_code == 403
+    assert response.json()["missing_scopes"] == ["directory:write"]
