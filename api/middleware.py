@@ -4,7 +4,14 @@ import re
 import time
 import uuid
 
+from django.core.exceptions import (
+    BadRequest,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
 from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404
 
 from api.errors import PROBLEM_CONTENT_TYPE, problem
 from api.logging import request_id_var
@@ -13,7 +20,7 @@ from api.throttling import ratelimit_headers
 access_log = logging.getLogger("api.access")
 log = logging.getLogger("api.errors")
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 
 
 class RequestIDMiddleware:
@@ -28,7 +35,7 @@ class RequestIDMiddleware:
 
     def __call__(self, request):
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
@@ -90,6 +97,11 @@ class ProblemDetailsMiddleware:
         return out
 
     def process_exception(self, request, exception):
+        if isinstance(exception, RequestDataTooBig):
+            return problem(413, "The request body is too large.", instance=request.path)
+        if isinstance(exception, (Http404, PermissionDenied, SuspiciousOperation, BadRequest)):
+            # Django answers these itself through the handler400/403/404 problem views.
+            return None
         if isinstance(exception, (OperationalError, InterfaceError)):
             log.warning("database unavailable", exc_info=False)
             response = problem(

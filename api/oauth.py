@@ -62,18 +62,23 @@ class TokenView(oauth_views.TokenView):
                 },
                 status=400,
             )
-        retry_after = TokenEndpointThrottle().check(request)
-        if retry_after is not None:
-            response = JsonResponse(
-                {
-                    "error": "slow_down",
-                    "error_description": "Too many token requests for this client. Retry later.",
-                },
-                status=429,
-            )
-            response["Retry-After"] = str(retry_after)
-            return response
-        return super().post(request, *args, **kwargs)
+        return throttled(request) or super().post(request, *args, **kwargs)
+
+
+def throttled(request):
+    """A 429 once a client id has spent its budget of secret checks, else None."""
+    retry_after = TokenEndpointThrottle().check(request)
+    if retry_after is None:
+        return None
+    response = JsonResponse(
+        {
+            "error": "slow_down",
+            "error_description": "Too many requests for this client. Retry later.",
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 class IntrospectTokenView(oauth_views.IntrospectTokenView):
@@ -108,4 +113,8 @@ def authorization_server_metadata(request):
 @method_decorator(csrf_exempt, name="dispatch")
 class RevokeTokenView(oauth_views.RevokeTokenView):
     """RFC 7009 revocation. The toolkit looks tokens up by checksum *and* the calling client,
-    so a client can revoke only its own tokens."""
+    so a client can revoke only its own tokens. It checks the client secret too, so it shares
+    the token endpoint's budget: otherwise it would be an unthrottled secret-guessing oracle."""
+
+    def post(self, request, *args, **kwargs):
+        return throttled(request) or super().post(request, *args, **kwargs)

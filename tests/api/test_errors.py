@@ -138,6 +138,22 @@ def test_unhandled_exception_in_a_plain_view_is_500_without_details(http):
     assert "plain-boom-marker" not in response.content.decode()
 
 
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_django_exceptions_in_plain_views_keep_their_status(http, status):
+    response = http.get(f"/_plain/{status}")
+    assert_problem(response, status)
+    assert "marker" not in response.content.decode()
+
+
+def test_body_over_the_upload_limit_is_413(http, writer, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = json.dumps({"name": "x" * 2000, "items": []})
+    response = http.post("/api/v1/_probe", body, content_type="application/json", **writer)
+    assert_problem(response, 413)
+    response = http.post("/oauth/token/", {"grant_type": "client_credentials", "x": "y" * 2000})
+    assert_problem(response, 413)
+
+
 def test_bad_host_header_is_a_400_problem(http, settings):
     settings.ALLOWED_HOSTS = ["api.example.org"]
     response = http.get("/healthz", HTTP_HOST="evil.example.com")

@@ -214,6 +214,36 @@ def test_scopes_are_per_token_not_per_application(http, clinic):
     assert assert_problem(response, 403)["missing_scopes"] == ["referrals:read"]
 
 
+# --- discovery (RFC 8414) ------------------------------------------------------------------
+
+
+def test_authorization_server_metadata(http, clinic):
+    response = http.get("/.well-known/oauth-authorization-server")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    metadata = response.json()
+    base = "http://testserver"
+    assert metadata["issuer"] == base
+    assert metadata["token_endpoint"] == base + "/oauth/token/"
+    assert metadata["revocation_endpoint"] == base + "/oauth/revoke_token/"
+    assert metadata["introspection_endpoint"] == base + "/oauth/introspect/"
+    assert metadata["grant_types_supported"] == ["client_credentials"]
+    assert set(metadata["token_endpoint_auth_methods_supported"]) == {
+        "client_secret_basic",
+        "client_secret_post",
+    }
+    assert metadata["scopes_supported"] == sorted(ALL_SCOPES)
+    assert "introspection" not in metadata["scopes_supported"]
+    # The advertised endpoint is the one that works.
+    path = metadata["token_endpoint"].removeprefix(base)
+    response = http.post(
+        path,
+        {"grant_type": "client_credentials"},
+        HTTP_AUTHORIZATION=basic_auth(clinic.client_id, clinic.plain_secret),
+    )
+    assert response.status_code == 200
+
+
 # --- grants --------------------------------------------------------------------------------
 
 

@@ -53,6 +53,7 @@ def test_well_formed_request_id_is_echoed(http, incoming):
         "has spaces in it",
         "x" * 129,
         "inject\r\nX-Evil: 1",
+        "trailing-newline-1234\n",
         "<script>alert(1)</script>",
         "",
     ],

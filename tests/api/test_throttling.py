@@ -114,3 +114,23 @@ def test_malformed_basic_header_is_still_counted(http, make_organisation, make_a
         HTTP_AUTHORIZATION=basic_auth(application.client_id, application.plain_secret),
     )
     assert response.status_code == 200
+
+
+@rates(token="3/d")
+def test_revocation_endpoint_shares_the_guessing_budget(http, make_organisation, make_application):
+    """Revocation checks the client secret too: without a budget it is a guessing oracle."""
+    application = make_application(make_organisation())
+    for attempt in range(3):
+        response = http.post(
+            "/oauth/revoke_token/",
+            {"token": "whatever"},
+            HTTP_AUTHORIZATION=basic_auth(application.client_id, f"guess-{attempt}"),
+        )
+        assert response.status_code == 401
+    assert_problem(token_request(http, application.client_id, application.plain_secret), 429)
+    response = http.post(
+        "/oauth/revoke_token/",
+        {"token": "whatever"},
+        HTTP_AUTHORIZATION=basic_auth(application.client_id, application.plain_secret),
+    )
+    assert_problem(response, 429)

@@ -2,6 +2,8 @@
 scoped endpoint that validates a body, and views that fail, so the error paths of the shared
 plumbing can be exercised without depending on another app's endpoints."""
 
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.http import Http404
 from django.urls import path
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -42,10 +44,20 @@ def plain_boom(request):
     raise ValueError("plain-boom-marker")
 
 
+def plain_raises(request, kind):
+    """Django's own exceptions from a view that is not DRF's."""
+    raise {
+        "404": Http404("plain-404-marker"),
+        "403": PermissionDenied("plain-403-marker"),
+        "400": SuspiciousOperation("plain-400-marker"),
+    }[kind]
+
+
 urlpatterns = [
     path("api/v1/_probe", ProbeView.as_view()),
     path("api/v1/_boom", BoomView.as_view()),
     path("_plain_boom", plain_boom),
+    path("_plain/<str:kind>", plain_raises),
     *api_urlpatterns,
 ]
 
