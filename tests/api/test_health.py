@@ -73,6 +73,20 @@ def post_form(url: str, data: dict) -> dict:
         return json.loads(response.read())
 
 
+def post_form_status(url: str, partner: dict) -> tuple[int, dict, dict]:
+    data = {
+        "grant_type": "client_credentials",
+        "client_id": partner["client_id"],
+        "client_secret": partner["client_secret"],
+    }
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(data).encode())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
 def wait_for(predicate, timeout: float):
     deadline = time.monotonic() + timeout
     while True:
@@ -121,12 +135,13 @@ def test_readyz_reports_a_stopped_database_and_recovers(tmp_path, embedded_datab
     )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    server_log = (tmp_path / "gunicorn.log").open("w")
     gunicorn = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "api.wsgi", "--bind", f"127.0.0.1:{port}", "-w", "1"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
     )
     try:
 
@@ -170,10 +185,18 @@ def test_readyz_reports_a_stopped_database_and_recovers(tmp_path, embedded_datab
         assert int(headers["Retry-After"]) > 0
         assert "X-Request-ID" in headers
 
+        token_endpoint_during_outage = post_form_status(base + "/oauth/token/", partner)
+
         pgserver.get_server(tmp_path / "pgdata", cleanup_mode="stop")
         assert wait_for(lambda: fetch(base + "/readyz")[0] == 200, 10)
         assert fetch(base + "/api/v1/me", auth)[0] == 200
         assert gunicorn.poll() is None, "the server was restarted"
+
+        status, headers, body = token_endpoint_during_outage
+        log = (tmp_path / "gunicorn.log").read_text()[-3000:]
+        assert status == 503, f"token endpoint during the outage: {body}\n{log}"
+        assert headers["Content-Type"] == "application/problem+json"
     finally:
         gunicorn.terminate()
         gunicorn.wait(timeout=10)
+        server_log.close()
