@@ -12,6 +12,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.audit.services import disclosure_record
 from api.idempotency import idempotent
 from referrals import selectors, services
 from referrals.api.filters import LIST_PARAMETERS, list_filters
@@ -218,6 +219,12 @@ def detail_response(request, referral: Referral, personal: dict) -> Response:
         "allowed_actions": services.allowed_actions(referral, side),
     }
     response = Response(ReferralDetailSerializer(data).data)
+    disclosure_record(
+        request=request,
+        referral=referral,
+        categories=personal,
+        operation=request.resolver_match.view_name,
+    )
     response["ETag"] = referral.etag
     # Personal data: never in a shared cache, never kept by the browser.
     response["Cache-Control"] = "no-store"
@@ -390,8 +397,16 @@ class ReferralNotesView(APIView):
         ],
     )
     def get(self, request, pk):
-        _, notes = selectors.referral_notes(organisation=request.organisation, referral_id=pk)
+        referral, notes = selectors.referral_notes(
+            organisation=request.organisation, referral_id=pk
+        )
         response = Response(ReferralNoteSerializer(notes, many=True).data)
+        disclosure_record(
+            request=request,
+            referral=referral,
+            categories=["notes"] if notes else [],
+            operation=request.resolver_match.view_name,
+        )
         response["Cache-Control"] = "no-store"
         return response
 

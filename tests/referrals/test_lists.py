@@ -1,0 +1,115 @@
+"""Inbox and outbox: scoping, filters, cursor pagination and a query count that does not grow
+with the page."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from partners.models import Service
+from referrals.models import Referral
+from tests.referrals.conftest import act
+
+
+def ids(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [r["id"] for r in response.json()["results"]]
+
+
+def test_inbox_and_outbox(create_referral, sender, receiver):
+    first = create_referral()["id"]
+    second = create_referral()["id"]
+    assert ids(receiver.get("/api/v1/referrals/?box=inbox")) == [second, first]
+    assert ids(receiver.get("/api/v1/referrals/")) == [second, first]
+    assert ids(receiver.get("/api/v1/referrals/?box=outbox")) == []
+    assert ids(sender.get("/api/v1/referrals/?box=outbox")) == [second, first]
+    assert ids(sender.get("/api/v1/referrals/?box=inbox")) == []
+
+
+def test_items_carry_metadata_only(create_referral, receiver):
+    create_referral()
+    item = receiver.get("/api/v1/referrals/").json()["results"][0]
+    assert set(item) == {
+        "id",
+        "claim_code",
+        "status",
+        "urgency",
+        "needs",
+        "sender",
+        "receiver",
+        "service",
+        "respond_by",
+        "decline_reason",
+        "outcome",
+        "personal_data",
+        "version",
+        "created",
+        "updated",
+        "closed",
+    }
+
+
+def test_filters(create_referral, receiver, service, receiver_org):
+    routine = create_referral(urgency="routine", needs=["contraception"])["id"]
+    urgent = create_referral(urgency="urgent")["id"]
+    other_service = Service.objects.create(organisation=receiver_org, name="Counselling")
+    elsewhere = create_referral(service=str(other_service.pk))["id"]
+    act(receiver, urgent, "receive")
+
+    def query(params):
+        return ids(receiver.get("/api/v1/referrals/?" + params))
+
+    assert query("status=received") == [urgent]
+    assert query("status=received&status=requested") == [elsewhere, urgent, routine]
+    assert query("urgency=routine") == [routine]
+    assert query("urgency=routine&urgency=urgent") == [urgent, routine]
+    assert query(f"service={other_service.pk}") == [elsewhere]
+    assert query("taxonomy=contraception") == [routine]
+    assert query("taxonomy=contraception&taxonomy=sti-testing") == [elsewhere, urgent, routine]
+
+    past = timezone.now() - timedelta(days=2)
+    Referral.objects.filter(pk=routine).update(created=past, updated=past)
+    cut = (timezone.now() - timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    assert query(f"created_before={cut}") == [routine]
+    assert set(query(f"created_after={cut}")) == {urgent, elsewhere}
+    assert query(f"updated_before={cut}") == [routine]
+    assert set(query(f"updated_after={cut}")) == {urgent, elsewhere}
+
+
+@pytest.mark.parametrize(
+    ("params", "pointer"),
+    [
+        ("box=spam", "/box"),
+        ("status=lost", "/status"),
+        ("urgency=now", "/urgency"),
+        ("service=nope", "/service"),
+        ("created_after=yesterday", "/created_after"),
+        ("sender=x", "/sender"),
+        ("limit=1000", "/limit"),
+    ],
+)
+def test_bad_filters_are_400_naming_the_parameter(params, pointer, receiver):
+    response = receiver.get("/api/v1/referrals/?" + params)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["pointer"].startswith(pointer)
+
+
+def test_cursor_pagination_newest_first(create_referral, receiver):
+    created = [create_referral()["id"] for _ in range(7)]
+    seen = []
+    url = "/api/v1/referrals/?limit=3"
+    while url:
+        page = receiver.get(url).json()
+        seen += [r["id"] for r in page["results"]]
+        url = page["next"]
+    assert seen == list(reversed(created))
+
+
+def test_query_count_is_constant_in_page_size(create_referral, receiver, django_assert_num_queries):
+    for _ in range(12):
+        create_referral()
+    # Token, rate-limit window, the page itself: whatever the page size.
+    for limit in (2, 12):
+        with django_assert_num_queries(3):
+            response = receiver.get(f"/api/v1/referrals/?limit={limit}&status=requested")
+        assert len(response.json()["results"]) == limit
