@@ -8,8 +8,15 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from partners.models import Application, Organisation
-from partners.services import application_create, application_rotate_secret
+from partners.models import (
+    OPEN_PARTNERSHIP_STATUSES,
+    Application,
+    Organisation,
+    Partnership,
+    PartnershipStatus,
+    Service,
+)
+from partners.services import application_create, application_rotate_secret, service_create
 
 DEMO_ORGANISATIONS = [
     {
@@ -51,6 +58,234 @@ DEMO_ORGANISATIONS = [
 ]
 
 
+WEEKDAYS = (1, 2, 3, 4, 5)
+
+
+def _hours(days, opens, closes) -> list[dict]:
+    return [{"weekday": day, "opens_at": opens, "closes_at": closes} for day in days]
+
+
+def _place(name, address, lat, lon, days, opens, closes, **extra) -> dict:
+    return {
+        "name": name,
+        "address_1": address,
+        "city": "Lisboa",
+        "region": "Lisboa",
+        "country": "PT",
+        "latitude": lat,
+        "longitude": lon,
+        "time_zone": "Europe/Lisbon",
+        "schedules": _hours(days, opens, closes),
+        **extra,
+    }
+
+
+# Services by organisation name: what each demo organisation offers, where and when, and its
+# current capacity. Coordinates are real Lisbon neighbourhoods; addresses are invented.
+DEMO_SERVICES = {
+    "Red Umbrella Collective": [
+        {
+            "name": "Peer support drop-in",
+            "description": "Coffee, peer support, condoms and harm reduction supplies, no "
+            "questions asked.",
+            "taxonomy": ["peer-support", "harm-reduction-supplies"],
+            "languages": ["pt", "es", "en", "ro"],
+            "no_id_required": True,
+            "no_immigration_status_questions": True,
+            "anonymous_access": True,
+            "walk_in": True,
+            "sex_worker_friendly": True,
+            "trans_friendly": True,
+            "locations": [
+                _place(
+                    "Intendente drop-in",
+                    "Largo do Intendente 10",
+                    38.7214,
+                    -9.1354,
+                    WEEKDAYS,
+                    "14:00",
+                    "20:00",
+                )
+            ],
+            "capacity": {"available": 10, "maximum": 15, "unit": "places"},
+        },
+        {
+            "name": "Emergency safe house",
+            "description": "Short stays for sex workers escaping violence. Call first.",
+            "taxonomy": ["emergency-shelter", "safe-reporting-violence"],
+            "languages": ["pt", "es", "en"],
+            "no_id_required": True,
+            "no_immigration_status_questions": True,
+            "sex_worker_friendly": True,
+            "trans_friendly": True,
+            "locations": [
+                _place(
+                    "Safe house",
+                    "Rua Invented 1",
+                    38.7402,
+                    -9.1290,
+                    (1, 2, 3, 4, 5, 6, 7),
+                    "00:00",
+                    "23:59",
+                    confidential=True,
+                    front_door_contact="Call +351 210 000 101; we meet you at Arroios metro.",
+                )
+            ],
+            "capacity": {
+                "available": 2,
+                "maximum": 6,
+                "unit": "beds",
+                "accepting_referrals": "limited",
+            },
+        },
+    ],
+    "Sin Fronteras Migrant Rights": [
+        {
+            "name": "Know-your-rights and accompaniment",
+            "description": "Immigration advice and someone to go with you to appointments.",
+            "taxonomy": ["legal-aid-immigration", "interpretation"],
+            "languages": ["es", "pt", "en", "tl"],
+            "no_immigration_status_questions": True,
+            "walk_in": True,
+            "locations": [
+                _place(
+                    "Martim Moniz office",
+                    "Rua da Palma 200",
+                    38.7167,
+                    -9.1366,
+                    (2, 4),
+                    "10:00",
+                    "17:00",
+                )
+            ],
+            "capacity": {"available": 5, "maximum": 20, "unit": "cases"},
+        },
+    ],
+    "Clínica Aberta": [
+        {
+            "name": "Walk-in STI testing and PrEP",
+            "description": "Rapid HIV, syphilis and hepatitis tests; PrEP and PEP starts.",
+            "taxonomy": ["sti-testing", "hiv-prep-pep"],
+            "languages": ["pt", "en", "th", "zh"],
+            "no_id_required": True,
+            "no_immigration_status_questions": True,
+            "anonymous_access": True,
+            "walk_in": True,
+            "sex_worker_friendly": True,
+            "trans_friendly": True,
+            "locations": [
+                _place(
+                    "Arroios clinic",
+                    "Avenida Almirante Reis 100",
+                    38.7330,
+                    -9.1350,
+                    (1, 2, 3, 4, 5, 6),
+                    "09:00",
+                    "19:00",
+                )
+            ],
+            "capacity": {"available": 8, "maximum": 30, "unit": "appointments"},
+        },
+        {
+            "name": "Contraception and abortion care",
+            "description": "Contraception, abortion care and follow-up, confidential.",
+            "taxonomy": ["contraception", "abortion-reproductive-care"],
+            "languages": ["pt", "en", "th", "zh"],
+            "no_id_required": True,
+            "no_immigration_status_questions": True,
+            "trans_friendly": True,
+            "locations": [
+                _place(
+                    "Arroios clinic",
+                    "Avenida Almirante Reis 100",
+                    38.7330,
+                    -9.1350,
+                    WEEKDAYS,
+                    "09:00",
+                    "17:00",
+                )
+            ],
+            "capacity": {
+                "available": 3,
+                "maximum": 10,
+                "unit": "appointments",
+                "accepting_referrals": "limited",
+                "estimated_wait_days": 2,
+            },
+        },
+    ],
+    "Defensa Legal Solidaria": [
+        {
+            "name": "Criminal defence and labour rights advice",
+            "description": "Free advice after an arrest, a raid or unpaid wages.",
+            "taxonomy": ["legal-aid-criminal", "labour-rights"],
+            "languages": ["es", "pt", "fr", "en"],
+            "no_immigration_status_questions": True,
+            "sex_worker_friendly": True,
+            "locations": [
+                _place(
+                    "Baixa office",
+                    "Rua dos Fanqueiros 50",
+                    38.7105,
+                    -9.1370,
+                    (1, 3),
+                    "10:00",
+                    "16:00",
+                )
+            ],
+            "capacity": {
+                "available": 0,
+                "maximum": 10,
+                "unit": "cases",
+                "accepting_referrals": "waitlist",
+                "estimated_wait_days": 7,
+            },
+        },
+    ],
+}
+
+# Every pair of demo organisations works together, each agreement allowing what that kind of
+# referral needs.
+DEMO_PARTNERSHIPS = [
+    ("Red Umbrella Collective", "Clínica Aberta", ["contact", "health", "notes"]),
+    ("Red Umbrella Collective", "Sin Fronteras Migrant Rights", ["contact", "legal", "notes"]),
+    ("Red Umbrella Collective", "Defensa Legal Solidaria", ["contact", "legal", "notes"]),
+    ("Sin Fronteras Migrant Rights", "Clínica Aberta", ["contact", "health"]),
+    ("Sin Fronteras Migrant Rights", "Defensa Legal Solidaria", ["contact", "legal", "notes"]),
+    ("Clínica Aberta", "Defensa Legal Solidaria", ["contact", "notes"]),
+]
+
+
+def _seed_services(organisations: dict[str, Organisation]) -> None:
+    """Services found by (organisation, name): existing ones are left as their owners keep
+    them."""
+    for org_name, specs in DEMO_SERVICES.items():
+        organisation = organisations[org_name]
+        for spec in specs:
+            spec = dict(spec)
+            capacity = spec.pop("capacity")
+            if Service.objects.filter(organisation=organisation, name=spec["name"]).exists():
+                continue
+            service_create(organisation=organisation, capacity=capacity, **spec)
+
+
+def _seed_partnerships(organisations: dict[str, Organisation]) -> None:
+    """Seeded as already agreed, without events: no one is subscribed yet."""
+    for a_name, b_name, categories in DEMO_PARTNERSHIPS:
+        a, b = organisations[a_name], organisations[b_name]
+        exists = Partnership.objects.filter(
+            proposer__in=[a, b], partner__in=[a, b], status__in=OPEN_PARTNERSHIP_STATUSES
+        ).exists()
+        if not exists:
+            Partnership.objects.create(
+                proposer=a,
+                partner=b,
+                status=PartnershipStatus.ACTIVE,
+                data_categories=categories,
+                purposes=["Referrals between demo partners"],
+            )
+
+
 def credentials_file() -> Path:
     return Path(settings.VAR_DIR) / "demo-credentials.json"
 
@@ -85,6 +320,12 @@ def seed_demo() -> dict[str, dict]:
             "organisation_id": str(organisation.id),
             "client_secret": secret,
         }
+    organisations = {
+        org.name: org
+        for org in Organisation.objects.filter(name__in=[s["name"] for s in DEMO_ORGANISATIONS])
+    }
+    _seed_services(organisations)
+    _seed_partnerships(organisations)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(credentials, indent=2))
     os.chmod(path, 0o600)

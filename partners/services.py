@@ -156,14 +156,15 @@ def service_create(
     organisation: Organisation,
     taxonomy: list[str],
     locations: list[dict] | None = None,
+    capacity: dict | None = None,
     **fields,
 ) -> Service:
-    """A new service starts with an empty, open capacity (version 1) and its first history
-    row, so ETags and history exist from the start."""
+    """A new service starts with a capacity (empty and open unless given) at version 1 and
+    its first history row, so ETags and history exist from the start."""
     service = Service.objects.create(organisation=organisation, **fields)
     _set_taxonomy(service=service, codes=taxonomy)
     _replace_locations(service=service, locations=locations or [])
-    capacity = Capacity.objects.create(service=service)
+    capacity = Capacity.objects.create(service=service, **(capacity or {}))
     _record_history([capacity])
     return service
 

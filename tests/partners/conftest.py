@@ -33,18 +33,14 @@ def make_service(make_organisation):
                     "time_zone": "Europe/Lisbon",
                 }
             ]
-        service = service_create(
+        return service_create(
             organisation=organisation,
             name=name,
             taxonomy=list(taxonomy),
             locations=locations,
+            capacity=capacity,
             **fields,
         )
-        if capacity:
-            for key, value in capacity.items():
-                setattr(service.capacity, key, value)
-            service.capacity.save()
-        return service
 
     return make
 
