@@ -1,6 +1,7 @@
 """The OpenAPI document as a contract: it matches the code, it passes Spectral's OpenAPI and OWASP
 rulesets, and the live server honours it under Schemathesis' fuzzing and stateful testing."""
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -29,8 +30,7 @@ def generate() -> dict:
     same = COMMITTED.exists() and COMMITTED.read_bytes() == GENERATED.read_bytes()
     return {
         "name": "openapi/openapi.yaml equals the generated document",
-        "tool": "drf-spectacular "
-        + tools.version([PYTHON, "-m", "pip", "show", "drf-spectacular"]),
+        "tool": f"drf-spectacular {importlib.metadata.version('drf-spectacular')}",
         "ok": same,
         "detail": "identical" if same else "drift: run `make openapi` and commit the result",
     }
@@ -77,8 +77,7 @@ def spectral() -> dict:
 
 
 def schemathesis(stack, max_examples: int, max_time: int) -> dict:
-    """Every operation with Schemathesis' default checks (all of them but the opt-in
-    positive_data_acceptance, which business rules legitimately refuse), then stateful sequences over the document's
+    """Every operation with Schemathesis' default checks but positive_data_acceptance (below), then stateful sequences over the document's
     links, as the demo clinic (an organisation with services, partners and referrals)."""
     binary = ROOT / ".venv" / "bin" / "schemathesis"
     report_dir = VAR / "schemathesis"
@@ -92,11 +91,15 @@ def schemathesis(stack, max_examples: int, max_time: int) -> dict:
         "--seed", os.environ.get("VERIFY_SEED", "20261128"),
         "--request-timeout", "10",
         "--report", "junit,ndjson", "--report-dir", report_dir,
+        # Business rules refuse schema-valid input no schema can express (an unknown partner id,
+        # a taxonomy code not in the taxonomy, a URL resolving to a private address).
+        "--exclude-checks", "positive_data_acceptance",
         "--generation-database", "none",
         "--no-color",
     ]  # fmt: skip
     say("schemathesis: " + " ".join(map(str, command[:4])) + " ...")
-    result = subprocess.run(command, cwd=ROOT, check=False)
+    # Schemathesis keeps a cache of failures in the working directory: keep it out of the tree.
+    result = subprocess.run(command, cwd=VAR, check=False)
     return {
         "name": "Schemathesis (all checks, stateful over links)",
         "tool": tools.version([binary, "--version"]),
