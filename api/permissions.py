@@ -22,7 +22,12 @@ def scopes_for(view, method: str) -> list[str]:
     action = getattr(view, "action", None)
     if action and action in required:
         return list(required[action])
-    return list(required.get(method.upper(), ()))
+    method = method.upper()
+    # Django answers HEAD with the GET handler, so HEAD needs what GET needs (else HEAD would
+    # reveal, scope-free, whether an object exists).
+    if method == "HEAD":
+        method = "GET"
+    return list(required.get(method, ()))
 
 
 class HasScopes(BasePermission):

@@ -207,6 +207,15 @@ def test_missing_scope_is_403_naming_it(http, make_organisation, make_applicatio
 
 
 @pytest.mark.urls("tests.api.urls")
+def test_head_needs_the_scopes_of_get(http, make_organisation, make_application):
+    application = make_application(make_organisation(), scopes=["directory:read"])
+    token = obtain_token(http, application)
+    response = http.head("/api/v1/_probe", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 403
+    assert 'scope="referrals:read"' in response["WWW-Authenticate"]
+
+
+@pytest.mark.urls("tests.api.urls")
 def test_scopes_are_per_token_not_per_application(http, clinic):
     """A token asked for with fewer scopes is limited to those, whatever the application has."""
     token = obtain_token(http, clinic, scope="directory:read")

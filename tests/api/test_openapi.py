@@ -164,6 +164,11 @@ def test_security_lists_exactly_the_scopes_each_view_enforces(schema):
         if getattr(view_class, "required_scopes", None) is None:
             problems.append(f"{where}: {view_class.__name__} has no required_scopes")
             continue
+        required = view_class.required_scopes
+        key = getattr(view, "action", None) or method.upper()
+        if isinstance(required, dict) and key not in required:
+            # A forgotten key silently means "no scope needed": make every one explicit.
+            problems.append(f"{where}: {view_class.__name__}.required_scopes has no {key!r}")
         enforced = scopes_for(view, method)
         if sorted(published) != sorted(enforced):
             problems.append(f"{where}: publishes {published}, enforces {enforced}")
