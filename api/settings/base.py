@@ -211,7 +211,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": False},
+    # validatorUrl None: Swagger UI would otherwise send the schema URL to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {
+        "persistAuthorization": True,
+        "displayOperationId": False,
+        "validatorUrl": None,
+    },
     "SERVERS": [{"url": "/", "description": "This server"}],
     "PREPROCESSING_HOOKS": ["api.schema.only_public_api"],
     "POSTPROCESSING_HOOKS": [

@@ -120,7 +120,10 @@ def test_readyz_reports_a_stopped_database_and_recovers(tmp_path, embedded_datab
         "VAR_DIR": str(tmp_path / "var"),
         "CELERY_BROKER_URL": "memory://",
         "DB_CONNECT_TIMEOUT": "2",
+        # gunicorn keeps a control socket there: one per test run, not one shared by all.
+        "XDG_RUNTIME_DIR": str(tmp_path / "run"),
     }
+    (tmp_path / "run").mkdir(mode=0o700)
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
     partner = json.loads(

@@ -188,6 +188,8 @@ def test_docs_pages_load_nothing_from_another_host(http):
         html = response.content.decode()
         external = re.findall(r"""(?:src|href)=["'](?:https?:)?//[^"']+""", html)
         assert not external, external
+    # Swagger UI's default online validator would send the schema URL to another host.
+    assert '"validatorUrl": null' in http.get("/api/docs/").content.decode()
     schema = http.get("/api/schema/")
     assert schema.status_code == 200
     assert schema["Content-Type"].startswith("application/vnd.oai.openapi")
