@@ -42,7 +42,7 @@ def database_url() -> tuple[str, object | None]:
 
 def prepare_broker(env: dict) -> None:
     if not env.get("CELERY_BROKER_URL"):
-        for folder in ("out", "processed"):
+        for folder in ("out", "processed", "control"):
             (VAR / "broker" / folder).mkdir(parents=True, exist_ok=True)
 
 

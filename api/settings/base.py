@@ -246,6 +246,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": str(_queue / "out"),
         "data_folder_out": str(_queue / "out"),
         "processed_folder": str(_queue / "processed"),
+        "control_folder": str(_queue / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
