@@ -13,7 +13,7 @@ from oauth2_provider.models import get_access_token_model
 from oauthlib.oauth2 import BackendApplicationClient
 from requests_oauthlib import OAuth2Session
 
-from api.oauth import token_checksum
+from api.oauth import TokenView, token_checksum
 from tests.api.helpers import (
     assert_problem,
     basic_auth,
@@ -108,6 +108,22 @@ def test_access_token_lives_15_minutes_by_default(http, clinic):
     assert (
         before + timedelta(seconds=899) <= stored.expires <= timezone.now() + timedelta(seconds=901)
     )
+
+
+def test_access_token_lifetime_is_configurable(http, clinic, settings):
+    # The toolkit caches its server per view class; a process reads settings once anyway.
+    settings.OAUTH2_PROVIDER = {
+        **settings.OAUTH2_PROVIDER,
+        "ACCESS_TOKEN_EXPIRE_SECONDS": 60,
+        "ALWAYS_RELOAD_OAUTHLIB_CORE": True,
+    }
+    try:
+        response = token_request(http, clinic.client_id, clinic.plain_secret)
+    finally:
+        # Drop the server built with 60 s so later tests get one built from the real settings.
+        if "_oauthlib_core" in vars(TokenView):
+            del TokenView._oauthlib_core
+    assert response.json()["expires_in"] == 60
 
 
 def test_no_refresh_token_for_client_credentials(http, clinic):
@@ -390,6 +406,15 @@ def test_partner_token_cannot_introspect(http, clinic):
         "/oauth/introspect/", {"token": token}, HTTP_AUTHORIZATION=f"Bearer {token}"
     )
     assert response.status_code in (401, 403)
+    assert response["Content-Type"] == "application/problem+json"
+    assert "active" not in response.content.decode()
+
+
+def test_introspection_refuses_its_own_token_in_the_query_string(http, resource_server, clinic):
+    introspection_token = obtain_token(http, resource_server, scope="introspection")
+    token = obtain_token(http, clinic)
+    response = http.post(f"/oauth/introspect/?access_token={introspection_token}", {"token": token})
+    assert response.status_code in (400, 401, 403)
     assert response["Content-Type"] == "application/problem+json"
     assert "active" not in response.content.decode()
 
