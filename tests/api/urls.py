@@ -6,10 +6,12 @@ from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import Http404
 from django.urls import path
 from rest_framework import serializers
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.urls import urlpatterns as api_urlpatterns
+from partners.models import Organisation
 
 
 class ProbeItemSerializer(serializers.Serializer):
@@ -40,6 +42,20 @@ class BoomView(APIView):
         raise RuntimeError("boom-marker: an internal detail that must not leak")
 
 
+class ProbeOrganisationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Organisation
+        fields = ["id", "name"]
+
+
+class ProbeListView(ListAPIView):
+    """A list with the project's default pagination, as every real list has."""
+
+    required_scopes: list[str] = []
+    queryset = Organisation.objects.all()
+    serializer_class = ProbeOrganisationSerializer
+
+
 def plain_boom(request):
     raise ValueError("plain-boom-marker")
 
@@ -56,6 +72,7 @@ def plain_raises(request, kind):
 urlpatterns = [
     path("api/v1/_probe", ProbeView.as_view()),
     path("api/v1/_boom", BoomView.as_view()),
+    path("api/v1/_organisations", ProbeListView.as_view()),
     path("_plain_boom", plain_boom),
     path("_plain/<str:kind>", plain_raises),
     *api_urlpatterns,
