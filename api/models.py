@@ -74,5 +74,5 @@ class IdempotencyKey(models.Model):
         return self.key
 
 
-from api.audit.models import AuditAnchor, AuditEntry  # noqa: E402, F401
+from api.audit.models import AuditAnchor, AuditEntry, Disclosure  # noqa: E402, F401
 from api.webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint  # noqa: E402, F401

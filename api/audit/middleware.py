@@ -8,6 +8,7 @@ import logging
 
 from django.db import DatabaseError
 
+from api.audit.denials import denied_object
 from api.audit.services import audit_record, route_name
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,16 @@ class AuditMiddleware:
         response = self.get_response(request)
         status = response.status_code
         denied = getattr(request, "audit_denied", None)
+        match = getattr(request, "resolver_match", None)
+        if denied is None and status == 404 and match and getattr(request, "organisation", None):
+            try:
+                found = denied_object(match)
+            except DatabaseError:
+                found = None
+            if found is not None:
+                denied = {"object_type": found[0], "object_id": found[1]}
         if denied is None and not (request.method in WRITE_METHODS or status in (401, 403)):
             return response
-        match = getattr(request, "resolver_match", None)
         application = getattr(request, "application", None)
         if application is None and request.path.startswith("/oauth/"):
             application = oauth_client_id(request)

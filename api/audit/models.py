@@ -1,6 +1,7 @@
-"""The audit trail: one append-only, hash-chained table. Entries name actors and objects by id
-only: no personal data, no tokens, no request bodies."""
+"""The audit trail (one append-only, hash-chained table) and the disclosure log. Both name
+actors and objects by id only: no personal data, no tokens, no request bodies."""
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 GENESIS_HASH = "0" * 64
@@ -47,3 +48,35 @@ class AuditAnchor(models.Model):
 
     def __str__(self):
         return f"pruned through #{self.pruned_through}"
+
+
+class Disclosure(models.Model):
+    """One API response that carried personal fields of a referral: who received which field
+    groups, through which client, when, by which operation. The row holds no personal data, so
+    it outlives the data it describes, until the referral's metadata is deleted."""
+
+    id = models.BigAutoField(primary_key=True)
+    referral = models.ForeignKey(
+        "referrals.Referral", on_delete=models.CASCADE, related_name="disclosures"
+    )
+    organisation = models.ForeignKey(
+        "partners.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    # The OAuth client id, kept as text so the record survives the application's deletion.
+    client_id = models.CharField(max_length=100)
+    categories = ArrayField(models.CharField(max_length=20))
+    operation = models.CharField(max_length=40)
+    request_id = models.CharField(max_length=128, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        app_label = "api"
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(
+                "referral", models.F("created").desc(), models.F("id").desc(), name="disclosure_ref"
+            )
+        ]
+
+    def __str__(self):
+        return f"disclosure {self.id}"

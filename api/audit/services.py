@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from api.audit.models import GENESIS_HASH, AuditAnchor, AuditEntry
+from api.audit.models import GENESIS_HASH, AuditAnchor, AuditEntry, Disclosure
 from api.logging import request_id_var
 
 log = logging.getLogger(__name__)
@@ -156,3 +156,23 @@ def audit_prune_through(sequence: int) -> int:
             cursor.execute("SET LOCAL srn.audit_prune = 'off'")
     log.info("audit trail pruned through %s", last[0])
     return removed
+
+
+def disclosure_record(*, request, referral, categories, operation: str) -> Disclosure | None:
+    """Record that the caller received these personal field groups of `referral` (person,
+    safe_contact, reason, contact, health, legal, decline_note, notes). Call it on every read
+    path that returns personal fields, before the response leaves: if recording fails, the
+    data is not sent either. An empty set records nothing."""
+    categories = sorted(set(categories))
+    if not categories:
+        return None
+    http_request = getattr(request, "_request", request)
+    application = getattr(http_request, "application", None)
+    return Disclosure.objects.create(
+        referral_id=referral.pk,
+        organisation_id=http_request.organisation.pk,
+        client_id=getattr(application, "client_id", ""),
+        categories=categories,
+        operation=operation,
+        request_id=getattr(http_request, "request_id", None) or _current_request_id(),
+    )

@@ -6,4 +6,9 @@ app_name = "audit"
 
 urlpatterns = [
     path("audit/head", views.AuditHeadView.as_view(), name="head"),
+    path(
+        "referrals/<uuid:pk>/disclosures",
+        views.ReferralDisclosureListView.as_view(),
+        name="referral-disclosures",
+    ),
 ]

@@ -1,9 +1,11 @@
 from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.audit.selectors import audit_head
-from api.audit.serializers import AuditHeadSerializer
+from api.audit.models import Disclosure
+from api.audit.selectors import audit_head, disclosures_for_sender
+from api.audit.serializers import AuditHeadSerializer, DisclosureSerializer
 
 
 class AuditHeadView(APIView):
@@ -34,3 +36,48 @@ class AuditHeadView(APIView):
     def get(self, request):
         head = audit_head()
         return Response(AuditHeadSerializer({"sequence": head.sequence, "hash": head.hash}).data)
+
+
+class ReferralDisclosureListView(GenericAPIView):
+    queryset = Disclosure.objects.none()
+    required_scopes = ["referrals:read"]
+
+    @extend_schema(
+        tags=["referrals"],
+        operation_id="referrals_disclosures_list",
+        summary="Who saw this referral's personal data",
+        description="Every response that carried personal fields of this referral: which "
+        "organisation and client received which field groups, by which operation, when; newest "
+        "first, cursor paginated. The sender only (the receiver gets 403), so the sending "
+        "organisation can tell the person exactly who saw what. Kept after the personal data "
+        "is destroyed, until the referral's metadata is deleted.",
+        responses={200: DisclosureSerializer(many=True)},
+        examples=[
+            OpenApiExample(
+                "Disclosures",
+                value={
+                    "next": None,
+                    "previous": None,
+                    "results": [
+                        {
+                            "id": 812,
+                            "organisation": {
+                                "id": "9d2f1e0c-7b6a-4c5d-8e9f-0a1b2c3d4e5f",
+                                "name": "Clínica Aberta",
+                            },
+                            "client_id": "demo-clinic",
+                            "categories": ["contact", "person", "reason", "safe_contact"],
+                            "operation": "referrals:detail",
+                            "request_id": "1f0e2d3c4b5a69788796a5b4c3d2e1f0",
+                            "created": "2026-11-28T10:05:00Z",
+                        }
+                    ],
+                },
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request, pk):
+        queryset = disclosures_for_sender(organisation=request.organisation, referral_id=pk)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(DisclosureSerializer(page, many=True).data)
