@@ -7,7 +7,7 @@ import importlib
 import shutil
 import sys
 
-AREAS = ["directory", "referrals", "webhooks"]
+AREAS = ["directory", "referrals", "webhooks", "load"]
 
 
 def main() -> int:
