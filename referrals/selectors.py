@@ -17,6 +17,24 @@ from referrals.models import (
 )
 
 NOT_FOUND = "No referral with this id."
+SUMMARY_COLUMNS = (
+    "id",
+    "claim_code",
+    "status",
+    "urgency",
+    "needs",
+    "sender_id",
+    "receiver_id",
+    "service_id",
+    "respond_by",
+    "decline_reason",
+    "outcome",
+    "personal_data",
+    "version",
+    "created",
+    "updated",
+    "closed",
+)
 
 
 def referral_not_found() -> ReferralNotFound:
@@ -118,7 +136,13 @@ def referrals_list(
 ) -> QuerySet[Referral]:
     """Inbox (received) or outbox (sent), newest first. Metadata only: no decryption."""
     side = {"receiver": organisation} if box == "inbox" else {"sender": organisation}
-    queryset = Referral.objects.filter(**side).select_related("sender", "receiver")
+    queryset = (
+        Referral.objects.filter(**side)
+        .select_related("sender", "receiver")
+        # Only what the summary shows: compiling and loading two whole organisations per row
+        # was a third of the page's time.
+        .only(*SUMMARY_COLUMNS, "sender__name", "receiver__name")
+    )
     if status:
         queryset = queryset.filter(status__in=status)
     if urgency:

@@ -196,16 +196,34 @@ def _validate_consent(
     return expires_at
 
 
+def _receiving_service(*, sender: Organisation, receiver_id, service_id) -> Service:
+    """The service with its organisation in one query; the second query, to say which of
+    the two ids is wrong, runs only on the error path."""
+    service = (
+        Service.objects.select_related("organisation")
+        .filter(pk=service_id, organisation_id=receiver_id, organisation__suspended=False)
+        .exclude(organisation_id=sender.pk)
+        .first()
+    )
+    if service is not None:
+        return service
+    receiver_ok = (
+        receiver_id != sender.pk
+        and Organisation.objects.filter(pk=receiver_id, suspended=False).exists()
+    )
+    if not receiver_ok:
+        raise _field_error("/receiver", "No organisation you can refer to has this id.")
+    raise _field_error("/service", "The receiving organisation has no service with this id.")
+
+
 @transaction.atomic
 def referral_create(*, sender: Organisation, data: dict) -> Referral:
     """Create a referral from validated input (see ReferralCreateSerializer)."""
     now = timezone.now()
-    receiver = Organisation.objects.filter(pk=data["receiver"], suspended=False).first()
-    if receiver is None or receiver.pk == sender.pk:
-        raise _field_error("/receiver", "No organisation you can refer to has this id.")
-    service = Service.objects.filter(pk=data["service"], organisation=receiver).first()
-    if service is None:
-        raise _field_error("/service", "The receiving organisation has no service with this id.")
+    service = _receiving_service(
+        sender=sender, receiver_id=data["receiver"], service_id=data["service"]
+    )
+    receiver = service.organisation
     if service.status != ServiceStatus.ACTIVE:
         raise _field_error("/service", "This service is not active.")
     partnership = _partnership_for(sender, receiver)

@@ -113,3 +113,16 @@ def test_query_count_is_constant_in_page_size(create_referral, receiver, django_
         with django_assert_num_queries(3):
             response = receiver.get(f"/api/v1/referrals/?limit={limit}&status=requested")
         assert len(response.json()["results"]) == limit
+
+
+def test_fast_summary_rendering_matches_the_generic_one(create_referral, receiver):
+    from rest_framework import serializers
+
+    from referrals.api.serializers import ReferralSummarySerializer
+
+    rid = create_referral()["id"]
+    act(receiver, rid, "receive")
+    referral = Referral.objects.select_related("sender", "receiver").get(pk=rid)
+    referral.closed = timezone.now()
+    generic = serializers.Serializer.to_representation(ReferralSummarySerializer(), referral)
+    assert ReferralSummarySerializer(referral).data == generic
