@@ -246,8 +246,13 @@ class Location(models.Model):
     class Meta:
         ordering = ["name", "id"]
         indexes = [
-            # The bounding-box prefilter of the distance search (no PostGIS here).
-            models.Index(fields=["latitude", "longitude"], name="location_lat_lon"),
+            # The bounding-box prefilter of the distance search (no PostGIS here). Covering,
+            # so the prefilter and the distances are an index-only scan.
+            models.Index(
+                fields=["latitude", "longitude"],
+                name="location_lat_lon_covering",
+                include=["service", "confidential"],
+            ),
         ]
 
     def __str__(self):

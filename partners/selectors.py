@@ -189,9 +189,10 @@ def _bounding_box(lat: float, lon: float, radius_km: float) -> tuple[str, dict]:
 
 def _location_json(distance: str | None) -> str:
     """One location as the search returns it. A confidential location's street address and
-    coordinates are blanked in SQL unless the caller owns it or partners with its owner, so
-    nothing hidden ever leaves the database; its distance is rounded to the kilometre."""
-    hidden = "(l.confidential AND NOT v.revealed)"
+    coordinates are blanked in SQL unless the caller owns it or partners with its owner (a row
+    in `revealed`, joined as `r`), so nothing hidden ever leaves the database; its distance is
+    rounded to the kilometre."""
+    hidden = "(l.confidential AND r.id IS NULL)"
     if distance:
         distance_sql = (
             f"CASE WHEN l.latitude IS NULL OR l.longitude IS NULL THEN NULL "
@@ -299,7 +300,7 @@ def service_search_sql(
     if distance:
         sort_key = "d.distance_km"
         service_distance = (
-            "CASE WHEN d.any_confidential AND NOT v.revealed THEN round(d.distance_km::numeric) "
+            "CASE WHEN d.any_confidential AND r.id IS NULL THEN round(d.distance_km::numeric) "
             "ELSE round(d.distance_km::numeric, 3) END"
         )
     else:
@@ -311,10 +312,11 @@ def service_search_sql(
 
     # Only fixed SQL fragments are interpolated; every value is a bound parameter.
     sql = f"""
-WITH revealed AS (
+WITH revealed AS MATERIALIZED (
     SELECT CASE WHEN p.proposer_id = %(caller)s THEN p.partner_id ELSE p.proposer_id END AS id
     FROM partners_partnership p
     WHERE p.status = 'active' AND (p.proposer_id = %(caller)s OR p.partner_id = %(caller)s)
+    UNION SELECT %(caller)s::uuid
 )
 SELECT {sort_key} AS sort_key, s.id, json_build_object(
     'id', s.id, 'name', s.name, 'description', s.description, 'status', s.status,
@@ -338,10 +340,7 @@ FROM partners_service s
 JOIN partners_organisation o ON o.id = s.organisation_id
 {capacity_join}
 {" ".join(joins)}
-CROSS JOIN LATERAL (
-    SELECT s.organisation_id = %(caller)s
-        OR EXISTS (SELECT 1 FROM revealed r WHERE r.id = s.organisation_id) AS revealed
-) v
+LEFT JOIN revealed r ON r.id = s.organisation_id
 CROSS JOIN LATERAL (
     SELECT coalesce(json_agg({_location_json(distance)} ORDER BY l.name, l.id), '[]'::json)
         AS locations

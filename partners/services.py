@@ -3,7 +3,7 @@
 import secrets
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
@@ -325,31 +325,73 @@ def capacity_bulk_update(*, organisation: Organisation, items: list[dict]) -> li
         )
     if errors:
         raise InvalidInput("Some items are invalid; nothing was written.", errors=errors)
-    existing = {
-        c.service_id: c
-        for c in Capacity.objects.select_for_update()
+    locked = set(
+        Capacity.objects.select_for_update()
         .filter(service_id__in=service_ids)
         .order_by("service_id")
-    }
-    missing = [sid for sid in service_ids if sid not in existing]
+        .values_list("service_id", flat=True)
+    )
+    missing = [sid for sid in service_ids if sid not in locked]
     if missing:
-        for capacity in Capacity.objects.bulk_create(
-            [Capacity(service_id=sid, version=0) for sid in missing]
-        ):
-            existing[capacity.service_id] = capacity
-    now = timezone.now()
-    updated = []
-    for item in items:
-        capacity = existing[item["service_id"]]
-        for name in CAPACITY_FIELDS:
-            setattr(capacity, name, item.get(name, Capacity._meta.get_field(name).get_default()))
-        capacity.version += 1
-        capacity.updated = now
-        updated.append(capacity)
-    Capacity.objects.bulk_update(updated, [*CAPACITY_FIELDS, "version", "updated"])
-    _record_history(updated)
+        Capacity.objects.bulk_create([Capacity(service_id=sid, version=0) for sid in missing])
+    updated = _apply_capacities(items)
     _emit_capacity_updated(organisation=organisation, capacities=updated)
     return updated
+
+
+# One statement for the whole batch: update every capacity from parallel arrays and append
+# the new versions to the history. Django's bulk_update builds a CASE per field per row,
+# which takes seconds at 500 rows; this takes milliseconds.
+_BULK_APPLY = """
+WITH v AS (
+    SELECT * FROM unnest(
+        %(service_id)s::uuid[], %(available)s::int[], %(maximum)s::int[], %(unit)s::text[],
+        %(description)s::text[], %(accepting)s::text[], %(wait)s::int[],
+        %(valid_until)s::timestamptz[]
+    ) AS v(service_id, available, maximum, unit, description, accepting, wait, valid_until)
+), changed AS (
+    UPDATE partners_capacity c SET
+        available = v.available, maximum = v.maximum, unit = v.unit,
+        description = v.description, accepting_referrals = v.accepting,
+        estimated_wait_days = v.wait, valid_until = v.valid_until,
+        version = c.version + 1, updated = %(now)s
+    FROM v WHERE c.service_id = v.service_id
+    RETURNING c.*
+)
+INSERT INTO partners_capacityhistory (
+    service_id, available, maximum, unit, accepting_referrals, estimated_wait_days,
+    valid_until, version, recorded
+)
+SELECT service_id, available, maximum, unit, accepting_referrals, estimated_wait_days,
+       valid_until, version, %(now)s
+FROM changed
+RETURNING service_id, version
+"""
+
+
+def _apply_capacities(items: list[dict]) -> list[Capacity]:
+    def column(name):
+        default = Capacity._meta.get_field(name).get_default()
+        return [item.get(name, default) for item in items]
+
+    params = {
+        "service_id": [item["service_id"] for item in items],
+        "available": column("available"),
+        "maximum": column("maximum"),
+        "unit": column("unit"),
+        "description": column("description"),
+        "accepting": column("accepting_referrals"),
+        "wait": column("estimated_wait_days"),
+        "valid_until": column("valid_until"),
+        "now": timezone.now(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_BULK_APPLY, params)
+        versions = dict(cursor.fetchall())
+    return [
+        Capacity(service_id=item["service_id"], version=versions[item["service_id"]])
+        for item in items
+    ]
 
 
 # --- Partnerships ---------------------------------------------------------------------------
