@@ -26,6 +26,10 @@ test: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(STACK) exec $(BIN)/python -m tests.bench $(BENCH_ARGS)
 
+# Third-party tools against the running stack (tests/verify); installs chromium and Spectral.
+verify: $(BIN)/.installed
+	$(STACK) exec $(BIN)/python -m tests.verify $(VERIFY_ARGS)
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
