@@ -11,4 +11,5 @@ urlpatterns = [
         views.ReferralDisclosureListView.as_view(),
         name="referral-disclosures",
     ),
+    path("stats/referrals", views.ReferralStatsView.as_view(), name="stats-referrals"),
 ]

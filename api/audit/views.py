@@ -1,11 +1,18 @@
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.audit.models import Disclosure
 from api.audit.selectors import audit_head, disclosures_for_sender
-from api.audit.serializers import AuditHeadSerializer, DisclosureSerializer
+from api.audit.serializers import (
+    AuditHeadSerializer,
+    DisclosureSerializer,
+    ReferralStatsSerializer,
+    StatsQuerySerializer,
+)
+from api.audit.stats import referral_stats
 
 
 class AuditHeadView(APIView):
@@ -81,3 +88,59 @@ class ReferralDisclosureListView(GenericAPIView):
         queryset = disclosures_for_sender(organisation=request.organisation, referral_id=pk)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(DisclosureSerializer(page, many=True).data)
+
+
+class ReferralStatsView(APIView):
+    # Any partner may read network statistics; they hold no personal data and no cell small
+    # enough to point at a person.
+    required_scopes = ["referrals:read"]
+
+    @extend_schema(
+        tags=["stats"],
+        operation_id="stats_referrals",
+        summary="Network referral statistics",
+        description="Counts of referrals created in a period (whole UTC days; default the last "
+        "90) across the whole network: by need, urgency, outcome and decline reason, and the "
+        "median time to a first response (accept or decline). Any count from 1 to 4 is "
+        'reported as "<5", and a second cell is suppressed where one alone could be recovered '
+        "by subtraction. Organisations appear by name only if they opted in. Computed from "
+        "metadata, so the figures survive the deletion of personal data.",
+        parameters=[
+            OpenApiParameter("start", OpenApiTypes.DATE, description="First day, inclusive."),
+            OpenApiParameter("end", OpenApiTypes.DATE, description="Last day, inclusive."),
+        ],
+        responses={200: ReferralStatsSerializer},
+        examples=[
+            OpenApiExample(
+                "A quarter",
+                value={
+                    "start": "2026-09-01",
+                    "end": "2026-11-29",
+                    "total": 214,
+                    "by_taxonomy": {"legal-advice": 61, "sti-testing": 97, "shelter": "<5"},
+                    "by_urgency": {"routine": 120, "soon": 71, "urgent": 23},
+                    "by_outcome": {
+                        "service_provided": 88,
+                        "could_not_contact": "<5",
+                        "person_withdrew": "<5",
+                    },
+                    "by_decline_reason": {"no_capacity": 19, "out_of_area": 6},
+                    "responded": 180,
+                    "median_hours_to_first_response": 20.5,
+                    "by_organisation": [
+                        {
+                            "id": "0b7a3c2e-5f4d-4e8a-9c1b-2d3e4f5a6b7c",
+                            "name": "Red Umbrella Collective",
+                            "sent": 57,
+                            "received": "<5",
+                        }
+                    ],
+                },
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request):
+        query = StatsQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        return Response(ReferralStatsSerializer(referral_stats(**query.validated_data)).data)
