@@ -5,13 +5,15 @@ second run finds nothing left to do. Every run that removes something is audited
 
 Periods are settings (days): RETENTION_PERSONAL_DATA_DAYS (30) after a referral closes,
 RETENTION_METADATA_DAYS (365) after it closes, RETENTION_WEBHOOK_ATTEMPTS_DAYS (30),
-RETENTION_AUDIT_DAYS (730). Idempotency keys follow api.idempotency.RETENTION (24 h)."""
+RETENTION_AUDIT_DAYS (730). Idempotency keys follow api.idempotency.RETENTION (24 h); expired
+admin sessions go daily."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
@@ -67,6 +69,10 @@ def expired_id_tokens(now: datetime) -> QuerySet:
 
 def old_idempotency_keys(now: datetime) -> QuerySet:
     return IdempotencyKey.objects.filter(created__lt=now - IDEMPOTENCY_RETENTION)
+
+
+def expired_sessions(now: datetime) -> QuerySet:
+    return Session.objects.filter(expire_date__lt=now)
 
 
 def old_audit_entries(now: datetime) -> QuerySet:
@@ -134,6 +140,7 @@ JOBS = {
         Job("oauth_grants", expired_grants, _deleting(expired_grants)),
         Job("oauth_id_tokens", expired_id_tokens, _deleting(expired_id_tokens)),
         Job("idempotency_keys", old_idempotency_keys, _deleting(old_idempotency_keys)),
+        Job("admin_sessions", expired_sessions, _deleting(expired_sessions)),
         Job("audit_trail", old_audit_entries, prune_audit_trail),
     )
 }

@@ -269,6 +269,7 @@ CELERY_BEAT_SCHEDULE: dict = {
             ("oauth_grants", 86400),
             ("oauth_id_tokens", 86400),
             ("idempotency_keys", 3600),
+            ("admin_sessions", 86400),
             ("audit_trail", 86400),
         )
     },

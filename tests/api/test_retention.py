@@ -205,3 +205,16 @@ def test_two_runs_at_once_share_the_work(parties, job):
         assert not Referral.objects.exists()
     assert retention_run(job) == 0
     assert audit_verify() is None
+
+
+def test_expired_admin_sessions_deleted():
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+
+    for age in (-1, 1):
+        store = SessionStore()
+        store["x"] = 1
+        store.save()
+        Session.objects.filter(pk=store.session_key).update(expire_date=ago(days=age))
+    assert retention_run("admin_sessions") == 1
+    assert Session.objects.get().expire_date > timezone.now()
