@@ -217,3 +217,30 @@ class TestConsentExpiry:
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM referrals_personaldata")
             assert cursor.fetchone()[0] == 0
+
+
+class TestDisclosureLog:
+    def test_every_personal_read_is_recorded(self, payload, sender, receiver):
+        from api.audit.models import Disclosure
+
+        body = payload(consent={"data_categories": ["notes", "contact"]})
+        del body["health"], body["legal"]
+        created = sender.post("/api/v1/referrals/", body, format="json").json()
+        rid = created["id"]
+        receiver.get(f"/api/v1/referrals/{rid}")
+        receiver.get(f"/api/v1/referrals/claim/{created['claim_code']}")
+        sender.post(f"/api/v1/referrals/{rid}/notes", {"text": "hello"})
+        receiver.get(f"/api/v1/referrals/{rid}/notes")
+        receiver.get(f"/api/v1/referrals/{rid}/timeline")
+        receiver.get("/api/v1/referrals/")
+        rows = list(
+            Disclosure.objects.filter(referral_id=rid)
+            .order_by("id")
+            .values_list("organisation_id", "operation", "categories")
+        )
+        everything = ["contact", "person", "reason", "safe_contact"]
+        assert rows == [
+            (receiver.organisation.pk, "referrals:detail", everything),
+            (receiver.organisation.pk, "referrals:claim", everything),
+            (receiver.organisation.pk, "referrals:notes", ["notes"]),
+        ]

@@ -135,3 +135,18 @@ def test_concurrent_duplicates_create_one(api_client_for, make_organisation):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM api_idempotencykey WHERE key = 'concurrent-key'")
         assert cursor.fetchone()[0] == 1
+
+
+def test_a_429_is_not_replayed(sender, payload, settings):
+    """Rate limiting happens before the key is taken, so a throttled attempt leaves no row and
+    the retry after Retry-After really runs."""
+    rest = dict(settings.REST_FRAMEWORK)
+    settings.REST_FRAMEWORK = {**rest, "DEFAULT_THROTTLE_RATES": {"application": "1/min"}}
+    assert post(sender, payload(), "first").status_code == 201
+    throttled = post(sender, payload(), "second")
+    assert throttled.status_code == 429
+    assert not IdempotencyKey.objects.filter(key="second").exists()
+    settings.REST_FRAMEWORK = rest
+    retried = post(sender, payload(), "second")
+    assert retried.status_code == 201
+    assert "Idempotent-Replayed" not in retried
