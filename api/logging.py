@@ -11,7 +11,10 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 
 class RequestIDFilter(logging.Filter):
     def filter(self, record):
-        record.request_id = request_id_var.get()
+        # django.request logs a failed response after the middleware has returned (and reset
+        # the context variable), but hands the request over: take the id from there.
+        request = getattr(record, "request", None)
+        record.request_id = getattr(request, "request_id", None) or request_id_var.get()
         return True
 
 

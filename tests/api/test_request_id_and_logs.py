@@ -108,6 +108,7 @@ def test_logs_are_json_with_request_id_and_no_secrets(
     assert entries, "nothing was logged"
     for entry in entries:
         assert {"time", "level", "logger", "message", "request_id"} <= entry.keys()
+        assert entry["request_id"] in {r["X-Request-ID"] for r in responses}, entry
     for secret in (
         token,
         stored_token,
