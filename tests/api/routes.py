@@ -15,7 +15,7 @@ GROUP = re.compile(r"\(\?P<([^>]+)>[^)]*\)")
 
 @dataclass(frozen=True)
 class Route:
-    template: str  # "/api/v1/referrals/{pk}/accept", no trailing slash
+    template: str  # as served: "/api/v1/referrals/{pk}/accept", "/api/v1/webhook-endpoints/"
     methods: frozenset
     name: str
     parameters: tuple
@@ -23,20 +23,20 @@ class Route:
     @property
     def shape(self) -> str:
         """The template with parameter names erased, to compare with OpenAPI paths."""
-        return re.sub(r"{[^}]+}", "{}", self.template)
+        return re.sub(r"{[^}]+}", "{}", self.template.rstrip("/"))
 
 
 def template_of(pattern: str) -> str:
     pattern = GROUP.sub(r"{\1}", pattern)  # first: a group's regex may contain "<" or "{"
     pattern = CONVERTER.sub(r"{\1}", pattern)
     pattern = pattern.replace("^", "").replace("$", "").replace("/?", "/").replace("\\", "")
-    return "/" + pattern.strip("/")
+    return "/" + pattern.lstrip("/")
 
 
 def methods_of(callback) -> frozenset:
     actions = getattr(callback, "actions", None)  # a router-built viewset route
     if actions:
-        return frozenset(method.lower() for method in actions)
+        return frozenset(method for method in actions if method in HTTP_METHODS)
     view = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
     if view is None:
         return frozenset()  # a plain function view: only allowlisted ones exist

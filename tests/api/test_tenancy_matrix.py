@@ -1,0 +1,250 @@
+"""The tenancy matrix, built from the URL configuration itself so a new route cannot be missed.
+
+Every /api/v1/ route that takes an id, with every method its view allows, is called by an
+outsider organisation (valid token, every scope) with the id of a real object and with an
+unknown id: both answers are 404 with the same problem document (apart from `instance`). The
+owner (and the other party, where there is one) can read the same object, so the 404 means
+"not yours", not "not there". No list an outsider can read contains anything private.
+
+A route must be either in TENANT (with a builder for a real object) or in PUBLIC (the directory,
+readable by every partner, with the answer an outsider gets); otherwise the coverage test fails
+naming it.
+"""
+
+import json
+import uuid
+
+import pytest
+
+from partners.models import Partnership, PartnershipStatus, Service
+from partners.services import service_create
+from tests.api.routes import Route, api_routes
+from tests.referrals.conftest import ALL_CATEGORIES, referral_payload
+
+
+class World:
+    """An owner, a receiver (the other party), an outsider, and objects made through the API."""
+
+    def __init__(self, make_organisation, api_client_for):
+        self.owner_org = make_organisation("Owner collective", kind="sex_worker_led")
+        self.receiver_org = make_organisation("Receiving clinic", kind="clinic")
+        self.outsider_org = make_organisation("Outsider shelter", kind="shelter")
+        self.owner = api_client_for(self.owner_org)
+        self.receiver = api_client_for(self.receiver_org)
+        self.outsider = api_client_for(self.outsider_org)
+        self.private_ids: set[str] = set()
+
+    def created(self, response, key="id") -> str:
+        assert response.status_code in (200, 201, 202), response.content
+        value = str(response.json()[key])
+        self.private_ids.add(value)
+        return value
+
+    def service(self) -> Service:
+        return service_create(
+            organisation=self.receiver_org,
+            name="Walk-in testing",
+            taxonomy=["sti-testing"],
+            capacity={"available": 3, "maximum": 9, "unit": "appointments"},
+        )
+
+    def referral(self) -> dict:
+        Partnership.objects.update_or_create(
+            proposer=self.owner_org,
+            partner=self.receiver_org,
+            defaults={"status": PartnershipStatus.ACTIVE, "data_categories": ALL_CATEGORIES},
+        )
+        service = self.service()
+        response = self.owner.post(
+            "/api/v1/referrals/", referral_payload(self.receiver_org, service), format="json"
+        )
+        referral = self.created(response)
+        self.private_ids.add(response.json()["claim_code"])
+        return {"pk": referral, "code": response.json()["claim_code"]}
+
+    def partnership(self) -> dict:
+        response = self.owner.post(
+            "/api/v1/partnerships/",
+            {
+                "partner_id": str(self.receiver_org.pk),
+                "data_categories": ["contact"],
+                "purposes": ["Referrals"],
+            },
+            format="json",
+        )
+        return {"pk": self.created(response)}
+
+    def webhook_endpoint(self) -> dict:
+        response = self.owner.post(
+            "/api/v1/webhook-endpoints/",
+            {"url": "http://127.0.0.1:9/hooks", "event_types": ["*"]},
+            format="json",
+        )
+        return {"pk": self.created(response)}
+
+    def delivery(self) -> dict:
+        endpoint = self.webhook_endpoint()["pk"]
+        return {"id": self.created(self.owner.post(f"/api/v1/webhook-endpoints/{endpoint}/ping/"))}
+
+
+# URL name -> (builder, what each party gets on GET: the owner made it, the receiver is the other
+# party). A party's 403 is no leak: it is party to the object and knows it exists.
+BOTH = {"owner": 200, "receiver": 200}
+TENANT = {
+    "referrals:claim": ("referral", {"owner": 404, "receiver": 200}),
+    "referrals:detail": ("referral", BOTH),
+    "referrals:notes": ("referral", BOTH),
+    "referrals:timeline": ("referral", BOTH),
+    "referrals:consent-revoke": ("referral", BOTH),
+    "referrals:receive": ("referral", BOTH),
+    "referrals:accept": ("referral", BOTH),
+    "referrals:decline": ("referral", BOTH),
+    "referrals:hold": ("referral", BOTH),
+    "referrals:resume": ("referral", BOTH),
+    "referrals:start": ("referral", BOTH),
+    "referrals:complete": ("referral", BOTH),
+    "referrals:cancel": ("referral", BOTH),
+    "audit:referral-disclosures": ("referral", {"owner": 200, "receiver": 403}),
+    "partnership-detail": ("partnership", BOTH),
+    "partnership-accept": ("partnership", BOTH),
+    "partnership-decline": ("partnership", BOTH),
+    "partnership-suspend": ("partnership", BOTH),
+    "partnership-resume": ("partnership", BOTH),
+    "partnership-end": ("partnership", BOTH),
+    "webhook-endpoint-detail": ("webhook_endpoint", {"owner": 200, "receiver": 404}),
+    "webhook-endpoint-deliveries": ("webhook_endpoint", {"owner": 200, "receiver": 404}),
+    "webhook-endpoint-ping": ("webhook_endpoint", {}),
+    "webhook-endpoint-rotate-secret": ("webhook_endpoint", {}),
+    "delivery-redeliver": ("delivery", {}),
+}
+
+# Bodies valid in shape, so what is tested is the object lookup, not the body's validation.
+BODIES = {
+    "referrals:notes": {"text": "Called, no answer."},
+    "referrals:decline": {"reason": "no_capacity"},
+    "referrals:complete": {"outcome": "service_provided"},
+    "service-capacity": {"available": 1, "maximum": 9, "unit": "appointments",
+                         "accepting_referrals": "open"},
+    "service-detail": {"name": "Renamed"},
+}  # fmt: skip
+
+# The public directory: every partner may read it (issue 3); writes to another organisation's
+# service are refused with 403 ("not yours" is no secret for a published service).
+PUBLIC = {
+    "organisation-detail": {"get": 200},
+    "service-detail": {"get": 200, "patch": 403},
+    "service-deactivate": {"post": 403},
+    "service-capacity": {"get": 200, "put": 403},
+    "service-capacity-history": {"get": 200},
+    "hsds-service-detail": {"get": 200},
+    "hsds-organization-detail": {"get": 200},
+}
+
+# Lists whose every view must be checked.
+LIST_QUERIES = {"referrals:list": ["", "?box=inbox", "?box=outbox"]}
+
+PUBLIC_IDS = {
+    "organisation-detail": lambda world: {"pk": str(world.receiver_org.pk)},
+    "hsds-organization-detail": lambda world: {"pk": str(world.receiver_org.pk)},
+}
+
+
+def url(route: Route, kwargs: dict) -> str:
+    return route.template.format(**kwargs)
+
+
+def call(client, method: str, route: Route, kwargs: dict):
+    # A stale If-Match: a view that checked preconditions before looking the object up would
+    # answer 412 for a real id and so show that it exists.
+    body = BODIES.get(route.name, {}) if method != "get" else None
+    return getattr(client, method)(url(route, kwargs), body, format="json", HTTP_IF_MATCH='"x"')
+
+
+def unknown_kwargs(route: Route) -> dict:
+    return {
+        name: ("ZZZZZZZZ" if name == "code" else str(uuid.uuid4())) for name in route.parameters
+    }
+
+
+def without_instance(response) -> dict:
+    body = response.json()
+    body.pop("instance", None)
+    return body
+
+
+ROUTES_WITH_IDS = [route for route in api_routes() if route.parameters]
+TENANT_CASES = [
+    pytest.param(route, method, id=f"{method.upper()} {route.template}")
+    for route in ROUTES_WITH_IDS
+    if route.name in TENANT
+    for method in sorted(route.methods)
+]
+PUBLIC_CASES = [
+    pytest.param(route, method, id=f"{method.upper()} {route.template}")
+    for route in ROUTES_WITH_IDS
+    if route.name in PUBLIC
+    for method in sorted(route.methods)
+]
+
+
+@pytest.fixture
+def world(make_organisation, api_client_for):
+    return World(make_organisation, api_client_for)
+
+
+def test_every_route_with_an_id_is_covered():
+    uncovered = [
+        f"{route.template} ({route.name})"
+        for route in ROUTES_WITH_IDS
+        if route.name not in TENANT and route.name not in PUBLIC
+    ]
+    assert not uncovered, (
+        "routes that take an id but are neither in TENANT (with a builder) nor declared "
+        f"PUBLIC in tests/api/test_tenancy_matrix.py: {uncovered}"
+    )
+    names = {route.name for route in ROUTES_WITH_IDS}
+    assert not (set(TENANT) | set(PUBLIC)) - names, "entries for routes that no longer exist"
+
+
+@pytest.mark.parametrize(("route", "method"), TENANT_CASES)
+def test_outsider_gets_the_unknown_id_answer(world, route, method):
+    builder, readers = TENANT[route.name]
+    kwargs = getattr(world, builder)()
+    mine = call(world.outsider, method, route, kwargs)
+    unknown = call(world.outsider, method, route, unknown_kwargs(route))
+    assert unknown.status_code == 404, unknown.content
+    assert mine.status_code == 404, (route.template, method, mine.status_code, mine.content)
+    assert mine["Content-Type"] == unknown["Content-Type"] == "application/problem+json"
+    assert without_instance(mine) == without_instance(unknown)
+    # The object is real and still there for the parties who may see it.
+    if method == "get":
+        for party, expected in readers.items():
+            response = getattr(world, party).get(url(route, kwargs))
+            assert response.status_code == expected, (party, response.content)
+            if expected == 404:
+                assert without_instance(response) == without_instance(unknown)
+
+
+@pytest.mark.parametrize(("route", "method"), PUBLIC_CASES)
+def test_public_directory_answers_outsiders_as_declared(world, route, method):
+    kwargs = PUBLIC_IDS.get(route.name, lambda w: {"pk": str(w.service().pk)})(world)
+    expected = PUBLIC[route.name].get(method)
+    assert expected is not None, f"{method.upper()} {route.template} needs a PUBLIC entry"
+    response = call(world.outsider, method, route, kwargs)
+    assert response.status_code == expected, (route.template, method, response.content)
+
+
+def test_no_list_shows_an_outsider_anything_private(world):
+    world.partnership()
+    world.referral()
+    world.delivery()
+    assert world.private_ids
+    lists = [r for r in api_routes() if not r.parameters and "get" in r.methods]
+    assert len(lists) > 3
+    for route in lists:
+        for query in LIST_QUERIES.get(route.name, [""]):
+            response = world.outsider.get(route.template + query)
+            assert response.status_code == 200, (route.template, query, response.content)
+            text = json.dumps(response.json())
+            leaked = [value for value in world.private_ids if value in text]
+            assert not leaked, (route.template, query, leaked)
