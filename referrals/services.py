@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from api.audit.services import audit_record
 from api.errors import InvalidInput
 from api.events import emit
 from partners.models import (
@@ -456,6 +457,13 @@ def _destroy_personal_data(referral: Referral, state: str, *, actor, now: dateti
     referral.refresh_from_db(fields=["personal_data", "version", "updated"])
     kind = TimelineKind.CONSENT_REVOKED if state == "revoked" else TimelineKind.CONSENT_EXPIRED
     TimelineEntry.objects.create(referral=referral, kind=kind, actor=actor, at=now)
+    audit_record(
+        action=f"destroy personal data ({state})",
+        result="ok",
+        object_type="referral",
+        object_id=referral.pk,
+        organisation=actor,
+    )
     emit(
         "referral.consent_revoked",
         organisations=[Organisation(pk=referral.receiver_id)],

@@ -28,6 +28,12 @@ def _lookup_for(view_name: str):
     return LOOKUPS[max(matches, key=len)] if matches else None
 
 
+def route_object_type(view_name: str) -> str:
+    """The kind of object a route's `pk` names, for views that declare no queryset."""
+    lookup = _lookup_for(view_name)
+    return lookup[0].rpartition(".")[2].lower() if lookup else ""
+
+
 def denied_object(match) -> tuple[str, str] | None:
     """(object type, object id) when a 404 on this route hid an object that exists."""
     lookup = _lookup_for(match.view_name)

@@ -5,10 +5,11 @@ kept: never bodies, query strings, tokens or claim codes."""
 import base64
 import binascii
 import logging
+import re
 
 from django.db import DatabaseError
 
-from api.audit.denials import denied_object
+from api.audit.denials import denied_object, route_object_type
 from api.audit.services import audit_record, route_name
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ AUDITED_PREFIXES = ("/api/v1/", "/oauth/")
 # URL kwargs that are object ids. Anything else (a claim code, which a person carries) is left
 # out on purpose.
 ID_KWARGS = ("pk", "id")
+CREATED_ID = re.compile(r"^[0-9a-fA-F-]{1,64}$")
 
 
 def object_id_from(kwargs: dict) -> str:
@@ -35,7 +37,7 @@ def object_type_from(match) -> str:
     queryset = getattr(view_class, "queryset", None)
     if queryset is not None:
         return queryset.model._meta.model_name
-    return ""
+    return route_object_type(match.view_name)
 
 
 def oauth_client_id(request) -> str:
@@ -55,6 +57,12 @@ def oauth_client_id(request) -> str:
     if client_id and Application.objects.filter(client_id=client_id).exists():
         return client_id
     return ""
+
+
+def created_id(response) -> str:
+    """The new object's id, from the Location header of a 201."""
+    last = response.get("Location", "").rstrip("/").rpartition("/")[2]
+    return last if CREATED_ID.match(last) else ""
 
 
 class AuditMiddleware:
@@ -90,6 +98,8 @@ class AuditMiddleware:
             "object_id": object_id_from(match.kwargs) if match else "",
             "request_id": getattr(request, "request_id", None),
         }
+        if not entry["object_id"] and status == 201:
+            entry["object_id"] = created_id(response)
         if denied is not None:
             entry.update(denied, action="denied " + entry["action"], result="404")
         try:
