@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as oauth_views
+from oauth2_provider.models import get_access_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import BaseScopes
 
@@ -85,6 +86,21 @@ class IntrospectTokenView(oauth_views.IntrospectTokenView):
     """RFC 7662 introspection, POST only so tokens never travel in URLs."""
 
     http_method_names = ["post", "options"]
+
+    @staticmethod
+    def get_token_response(token_value=None):
+        # A suspended organisation's tokens fail in our own authentication; resource servers
+        # must hear the same, so they are reported inactive rather than merely unexpired.
+        if token_value is not None:
+            token = (
+                get_access_token_model()
+                .objects.filter(token_checksum=token_checksum(token_value))
+                .select_related("application__organisation")
+                .first()
+            )
+            if token is not None and token.application and token.application.organisation.suspended:
+                return JsonResponse({"active": False})
+        return oauth_views.IntrospectTokenView.get_token_response(token_value)
 
 
 def authorization_server_metadata(request):

@@ -395,6 +395,19 @@ def test_resource_server_can_introspect(http, resource_server, clinic):
     assert response.json() == {"active": False}
 
 
+def test_introspection_reports_a_suspended_organisations_token_inactive(
+    http, resource_server, clinic
+):
+    introspection_token = obtain_token(http, resource_server, scope="introspection")
+    token = obtain_token(http, clinic)
+    clinic.organisation.suspended = True
+    clinic.organisation.save()
+    response = http.post(
+        "/oauth/introspect/", {"token": token}, HTTP_AUTHORIZATION=f"Bearer {introspection_token}"
+    )
+    assert response.json() == {"active": False}
+
+
 def test_resource_server_default_scopes_exclude_introspection(http, resource_server):
     response = token_request(http, resource_server.client_id, resource_server.plain_secret)
     assert "introspection" not in response.json()["scope"].split()
