@@ -235,6 +235,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "referrals", "description": "Consent-bound referrals, their notes and timeline."},
         {"name": "webhooks", "description": "Webhook endpoints and their deliveries."},
         {"name": "audit", "description": "The tamper-evident audit trail's head."},
+        {"name": "stats", "description": "Network statistics for advocacy; small cells hidden."},
     ],
 }
 
