@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils.translation.trans_real import parse_accept_lang_header
+from psycopg.types.string import TextLoader
 
 from api.errors import InvalidInput
 from partners.models import (
@@ -373,27 +374,41 @@ def decode_cursor(cursor: str, *, near: bool) -> tuple:
         ) from None
 
 
-def services_search(
+def fetch_search_rows(sql: str, params: dict) -> list[tuple]:
+    """Run the search SQL, keeping each result as the JSON text PostgreSQL built: the API
+    writes it straight into the response instead of parsing and re-serialising it."""
+    with connection.cursor() as db:
+        db.cursor.adapters.register_loader("json", TextLoader)
+        db.execute(sql, params)
+        return db.fetchall()
+
+
+def services_search_json(
     *,
     caller: Organisation,
     filters: SearchFilters,
     now: datetime,
     page_size: int,
     cursor: str | None = None,
-) -> tuple[list[dict], str | None]:
-    """One page of search results and the cursor of the next page (None on the last)."""
+) -> tuple[list[str], str | None]:
+    """One page of results (each a JSON object, as text) and the cursor of the next page
+    (None on the last)."""
     after = decode_cursor(cursor, near=filters.near is not None) if cursor else None
     sql, params = service_search_sql(
         caller_id=caller.pk, filters=filters, now=now, limit=page_size + 1, after=after
     )
-    with connection.cursor() as db:
-        db.execute(sql, params)
-        rows = db.fetchall()
+    rows = fetch_search_rows(sql, params)
     next_cursor = None
     if len(rows) > page_size:
         rows = rows[:page_size]
         next_cursor = encode_cursor(rows[-1][0], rows[-1][1])
     return [row[2] for row in rows], next_cursor
+
+
+def services_search(**kwargs) -> tuple[list[dict], str | None]:
+    """services_search_json with each result parsed, for callers in Python."""
+    results, next_cursor = services_search_json(**kwargs)
+    return [json.loads(result) for result in results], next_cursor
 
 
 def services_matching_text(queryset: QuerySet[Service], text: str) -> QuerySet[Service]:

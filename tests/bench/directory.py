@@ -221,11 +221,10 @@ def _bench_filters():
 def bare_search(request):
     """No REST framework, no authentication, no validation: the search SQL, its rows as
     JSON. The caller whose partnerships decide what is revealed is named in the query string."""
-    from django.db import connection
-    from django.http import JsonResponse
+    from django.http import HttpResponse
     from django.utils import timezone
 
-    from partners.selectors import service_search_sql
+    from partners.selectors import fetch_search_rows, service_search_sql
 
     sql, params = service_search_sql(
         caller_id=request.GET["caller"],
@@ -233,10 +232,9 @@ def bare_search(request):
         now=timezone.now(),
         limit=26,
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return JsonResponse({"results": [row[2] for row in rows[:25]]})
+    rows = fetch_search_rows(sql, params)
+    body = f'{{"results":[{",".join(row[2] for row in rows[:25])}]}}'
+    return HttpResponse(body, content_type="application/json")
 
 
 def bare_urlpatterns() -> list:
