@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from api.errors import field_errors
 from tests.api.helpers import assert_problem
 from tests.conftest import issue_token
 
@@ -172,3 +173,38 @@ def test_successful_answers_are_plain_json(http, writer):
     response = http.get("/api/v1/me", **writer)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        ("NotFound", 404, "not-found"),
+        ("Conflict", 409, "conflict"),
+        ("Gone", 410, "gone"),
+        ("PreconditionFailed", 412, "precondition-failed"),
+        ("PreconditionRequired", 428, "precondition-required"),
+        ("Unprocessable", 422, "unprocessable"),
+        ("ForbiddenAction", 403, "forbidden"),
+    ],
+)
+def test_domain_errors_become_problems(http, writer, kind, status, code):
+    body = assert_problem(http.get(f"/api/v1/_domain/{kind}", **writer), status)
+    assert body["type"] == f"/problems/{code}"
+    assert body["detail"] == f"{kind} happened."
+    assert body["hint"] == "extension-member"
+
+
+def test_invalid_input_from_a_service_carries_field_errors(http, writer):
+    body = assert_problem(http.get("/api/v1/_domain/InvalidInput", **writer), 400)
+    assert body["type"] == "/problems/validation-error"
+    assert body["errors"] == [{"pointer": "/x", "detail": "Wrong."}]
+
+
+def test_json_pointers_escape_slash_and_tilde():
+    """RFC 6901: "~" is written "~0" and "/" is written "~1" inside a reference token."""
+    errors = field_errors({"a/b": ["bad"], "c~d": {"e": ["worse"]}, "non_field_errors": ["x"]})
+    assert errors == [
+        {"pointer": "/a~1b", "detail": "bad"},
+        {"pointer": "/c~0d/e", "detail": "worse"},
+        {"pointer": "/", "detail": "x"},
+    ]

@@ -10,6 +10,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api import errors
 from api.urls import urlpatterns as api_urlpatterns
 from partners.models import Organisation
 
@@ -56,6 +57,18 @@ class ProbeListView(ListAPIView):
     serializer_class = ProbeOrganisationSerializer
 
 
+class DomainErrorView(APIView):
+    """Raises the DomainError subclass named in the URL, as a service would."""
+
+    required_scopes: list[str] = []
+
+    def get(self, request, kind):
+        error = getattr(errors, kind)
+        if error is errors.InvalidInput:
+            raise error("Bad fields.", errors=[{"pointer": "/x", "detail": "Wrong."}])
+        raise error(f"{kind} happened.", hint="extension-member")
+
+
 def plain_boom(request):
     raise ValueError("plain-boom-marker")
 
@@ -73,6 +86,7 @@ urlpatterns = [
     path("api/v1/_probe", ProbeView.as_view()),
     path("api/v1/_boom", BoomView.as_view()),
     path("api/v1/_organisations", ProbeListView.as_view()),
+    path("api/v1/_domain/<str:kind>", DomainErrorView.as_view()),
     path("_plain_boom", plain_boom),
     path("_plain/<str:kind>", plain_raises),
     *api_urlpatterns,
