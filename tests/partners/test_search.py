@@ -5,12 +5,12 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from partners.models import Capacity, Organisation
-from partners.selectors import SearchFilters, services_search
+from partners.selectors import SearchFilters, service_search_sql, services_search
 from tests.partners.conftest import LISBON, offset
 
 pytestmark = pytest.mark.django_db
@@ -372,3 +372,25 @@ def test_capacity_shown_in_results(search, make_service):
     assert capacity["maximum"] == 10
     assert capacity["unit"] == "beds"
     assert capacity["estimated_wait_days"] == 2
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        (SearchFilters(q="syphilis"), "service_fts_gin"),
+        (SearchFilters(near=LISBON, radius_km=5), "location_lat_lon_covering"),
+        (SearchFilters(taxonomy=["food"]), "service_taxonomy_gin"),
+    ],
+)
+def test_search_sql_can_use_its_indexes(make_service, filters, index):
+    """The full-text expression must match the index's character for character, and the
+    bounding box must be sargable; with sequential scans priced out, the plan shows it."""
+    make_service()
+    sql, params = service_search_sql(
+        caller_id=Organisation.objects.get().pk, filters=filters, now=timezone.now(), limit=26
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert index in plan, plan
