@@ -1,0 +1,99 @@
+"""One matrix over every directory endpoint: no token is 401, a token without the operation's
+scope is 403 naming it, and nothing changes either way."""
+
+import pytest
+
+from api.models import Event
+from partners.models import Capacity, Partnership, Service
+
+pytestmark = pytest.mark.django_db
+
+READ, WRITE, CAPACITY = "directory:read", "directory:write", "capacity:write"
+
+# (method, path template, body, scope needed)
+ENDPOINTS = [
+    ("get", "/api/v1/organisations/", None, READ),
+    ("get", "/api/v1/organisations/{org}", None, READ),
+    ("get", "/api/v1/organisations/me", None, READ),
+    ("patch", "/api/v1/organisations/me", {"description": "x"}, WRITE),
+    ("get", "/api/v1/taxonomy-terms/", None, READ),
+    ("get", "/api/v1/services/", None, READ),
+    ("post", "/api/v1/services/search", {}, READ),
+    ("post", "/api/v1/services/", {"name": "x", "taxonomy": ["food"]}, WRITE),
+    ("get", "/api/v1/services/{service}", None, READ),
+    ("patch", "/api/v1/services/{service}", {"name": "x"}, WRITE),
+    ("post", "/api/v1/services/{service}/deactivate", None, WRITE),
+    ("get", "/api/v1/services/{service}/capacity", None, READ),
+    ("put", "/api/v1/services/{service}/capacity", {"available": 1}, CAPACITY),
+    ("get", "/api/v1/services/{service}/capacity/history", None, READ),
+    ("post", "/api/v1/capacity/bulk", {"items": []}, CAPACITY),
+    ("get", "/api/v1/partnerships/", None, READ),
+    ("post", "/api/v1/partnerships/", {"partner_id": "{other}"}, WRITE),
+    ("get", "/api/v1/partnerships/{partnership}", None, READ),
+    *[
+        ("post", f"/api/v1/partnerships/{{partnership}}/{action}", None, WRITE)
+        for action in ("accept", "decline", "suspend", "resume", "end")
+    ],
+    ("get", "/api/v1/hsds/services", None, READ),
+    ("get", "/api/v1/hsds/services/{service}", None, READ),
+    ("get", "/api/v1/hsds/organizations", None, READ),
+    ("get", "/api/v1/hsds/organizations/{org}", None, READ),
+]
+ALL = (READ, WRITE, CAPACITY)
+
+
+@pytest.fixture
+def world(organisation, make_organisation, make_service, make_partnership):
+    other = make_organisation("Other")
+    return {
+        "org": organisation.pk,
+        "other": other.pk,
+        "service": make_service(organisation).pk,
+        "partnership": make_partnership(other, organisation, status="proposed").pk,
+    }
+
+
+def state() -> tuple:
+    return (
+        list(Service.objects.values_list("name", "status")),
+        list(Capacity.objects.values_list("version", flat=True)),
+        list(Partnership.objects.values_list("status", flat=True)),
+        Event.objects.count(),
+    )
+
+
+def call(client, method, template, body, world):
+    path = template.format(**world)
+    if body is not None:
+        body = {k: (v.format(**world) if isinstance(v, str) else v) for k, v in body.items()}
+    return getattr(client, method)(path, body, format="json")
+
+
+@pytest.mark.parametrize(("method", "template", "body", "scope"), ENDPOINTS)
+def test_without_the_scope_is_403_naming_it(
+    api_client_for, organisation, world, method, template, body, scope
+):
+    client = api_client_for(organisation, scopes=[s for s in ALL if s != scope])
+    before = state()
+    response = call(client, method, template, body, world)
+    assert response.status_code == 403, response.content
+    assert response.json()["missing_scopes"] == [scope]
+    assert state() == before
+
+
+@pytest.mark.parametrize(("method", "template", "body", "scope"), ENDPOINTS)
+def test_without_a_token_is_401(anonymous, world, method, template, body, scope):
+    before = state()
+    response = call(anonymous, method, template, body, world)
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/problem+json"
+    assert state() == before
+
+
+@pytest.mark.parametrize(("method", "template", "body", "scope"), ENDPOINTS)
+def test_with_only_that_scope_it_is_not_refused_for_scope(
+    api_client_for, organisation, world, method, template, body, scope
+):
+    client = api_client_for(organisation, scopes=[scope])
+    response = call(client, method, template, body, world)
+    assert response.status_code != 403 or "missing_scopes" not in response.json()
