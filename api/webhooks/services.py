@@ -1,9 +1,12 @@
 """Webhook rules: endpoints, fan-out of outbox events into deliveries, one attempt at a
 delivery, and the retry schedule. Tasks (tasks.py) are thin wrappers over these."""
 
+import contextlib
 import json
 import logging
 import random
+import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -30,9 +33,13 @@ RETRY_DELAYS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 14 * 3600, 20
 JITTER = 0.1
 # A Retry-After longer than the longest step is not honoured past it.
 MAX_RETRY_AFTER = RETRY_DELAYS[-1]
-# Waits up to this long ride a Celery countdown; longer ones are rows the sweeper picks up,
-# because a Redis broker redelivers tasks held past its visibility timeout.
-COUNTDOWN_LIMIT = 5
+# Waits up to this long (the 5 s step with its jitter) ride a Celery countdown; longer ones
+# are rows the sweeper picks up, because a Redis broker redelivers tasks held past its
+# visibility timeout.
+COUNTDOWN_LIMIT = 10
+# Celery's ETA timer may fire a little early; a countdown task that finds its delivery due in
+# less than this takes it rather than leaving it to the sweeper.
+EARLY_TOLERANCE = timedelta(seconds=1)
 # How long a claimed delivery is leased to the worker attempting it; longer than the total
 # HTTP timeout, so a live attempt is never taken over.
 LEASE = timedelta(seconds=60)
@@ -239,19 +246,54 @@ def on_events_committed(event_ids) -> None:
         log.exception("webhook fan-out failed; the sweeper will retry", extra={"events": 1})
 
 
+# After a failed publish this process stops trying for a few seconds: during an outage each
+# API request would otherwise pay a connect attempt, and the sweeper catches up anyway.
+BROKER_BACKOFF = 5.0
+_broker = threading.local()
+
+
+def _publisher_connection():
+    """One broker connection per thread, opened with no connect retries: kombu's default is
+    to retry for broker_connection_timeout on every publish, which a request must not wait."""
+    connection = getattr(_broker, "connection", None)
+    if connection is None:
+        from api.webhooks.tasks import deliver
+
+        app = deliver.app
+        options = {**(app.conf.broker_transport_options or {}), "max_retries": 0}
+        connection = app.connection_for_write(transport_options=options)
+        _broker.connection = connection
+    return connection
+
+
 def publish(delivery_ids: Iterable, countdown: float | None = None) -> int:
     """Queue an attempt per delivery. A broker that is down costs one fast failure, not one
     per delivery: the rows stay due and the sweeper queues them when the broker is back."""
     from api.webhooks.tasks import deliver
 
+    delivery_ids = list(delivery_ids)
+    if not delivery_ids or time.monotonic() < getattr(_broker, "down_until", 0.0):
+        return 0
     sent = 0
-    for delivery_id in delivery_ids:
-        try:
-            deliver.apply_async((str(delivery_id),), countdown=countdown, retry=False)
-        except Exception as exc:
-            log.warning("broker unavailable, leaving deliveries to the sweeper: %s", exc)
-            break
-        sent += 1
+    try:
+        connection = _publisher_connection()
+        for delivery_id in delivery_ids:
+            deliver.apply_async(
+                (str(delivery_id),), countdown=countdown, retry=False, connection=connection
+            )
+            sent += 1
+    except Exception as exc:
+        log.warning(
+            "broker unavailable, leaving %d deliveries to the sweeper: %s",
+            len(delivery_ids) - sent,
+            exc,
+        )
+        _broker.down_until = time.monotonic() + BROKER_BACKOFF
+        connection = getattr(_broker, "connection", None)
+        _broker.connection = None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.release()
     return sent
 
 
@@ -287,7 +329,7 @@ def _claim(delivery_id) -> WebhookDelivery | None:
     claimed = WebhookDelivery.objects.filter(
         id=delivery_id,
         status=DeliveryStatus.PENDING,
-        next_attempt_at__lte=now,
+        next_attempt_at__lte=now + EARLY_TOLERANCE,
         endpoint__active=True,
     ).update(next_attempt_at=now + LEASE)
     if not claimed:

@@ -144,3 +144,11 @@ def test_retry_after_parses_seconds_and_dates():
 )
 def test_what_is_retried(outcome, retry):
     assert services.is_retryable(outcome) is retry
+
+
+def test_only_the_first_short_step_rides_a_countdown():
+    """Longer waits must be rows for the sweeper: a Redis broker redelivers tasks held past
+    its visibility timeout."""
+    rng = random.Random(3)
+    assert all(services.retry_delay(1, rng=rng) <= services.COUNTDOWN_LIMIT for _ in range(500))
+    assert all(services.retry_delay(2, rng=rng) > services.COUNTDOWN_LIMIT for _ in range(500))
