@@ -4,7 +4,7 @@ operator's `manage.py purge` beside the worker) share the work instead of collid
 second run finds nothing left to do. Every run that removes something is audited.
 
 Periods are settings (days): RETENTION_PERSONAL_DATA_DAYS (30) after a referral closes,
-RETENTION_METADATA_DAYS (365) after it closes, RETENTION_WEBHOOK_ATTEMPTS_DAYS (30),
+RETENTION_METADATA_DAYS (365) after it closes, RETENTION_WEBHOOK_ATTEMPTS_DAYS (30, also for delivered outbox events),
 RETENTION_AUDIT_DAYS (730). Idempotency keys follow api.idempotency.RETENTION (24 h); expired
 admin sessions go daily."""
 
@@ -15,15 +15,15 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.db import transaction
-from django.db.models import Model, QuerySet
+from django.db.models import Exists, Model, OuterRef, QuerySet
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_id_token_model
 
 from api.audit.models import AuditEntry
 from api.audit.services import audit_prune_through, audit_record
 from api.idempotency import RETENTION as IDEMPOTENCY_RETENTION
-from api.models import IdempotencyKey
-from api.webhooks.models import WebhookDeliveryAttempt
+from api.models import Event, IdempotencyKey
+from api.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookDeliveryAttempt
 
 CLOSED_STATUSES = ("completed", "declined", "cancelled", "expired")
 
@@ -53,6 +53,16 @@ def closed_metadata(now: datetime) -> QuerySet:
 def old_webhook_attempts(now: datetime) -> QuerySet:
     cutoff = now - days("RETENTION_WEBHOOK_ATTEMPTS_DAYS", 30)
     return WebhookDeliveryAttempt.objects.filter(created__lt=cutoff)
+
+
+def old_events(now: datetime) -> QuerySet:
+    """Outbox events past the attempts' period with nothing left to deliver. An event still
+    pending for a disabled endpoint waits for it to be re-enabled."""
+    cutoff = now - days("RETENTION_WEBHOOK_ATTEMPTS_DAYS", 30)
+    pending = WebhookDelivery.objects.filter(event=OuterRef("pk"), status=DeliveryStatus.PENDING)
+    return Event.objects.filter(created__lt=cutoff, dispatched_at__isnull=False).exclude(
+        Exists(pending)
+    )
 
 
 def expired_tokens(now: datetime) -> QuerySet:
@@ -136,6 +146,7 @@ JOBS = {
         Job("referral_personal_data", closed_with_personal_data, shred_closed_referrals),
         Job("referral_metadata", closed_metadata, _deleting(closed_metadata)),
         Job("webhook_attempts", old_webhook_attempts, _deleting(old_webhook_attempts)),
+        Job("outbox_events", old_events, _deleting(old_events)),
         Job("oauth_access_tokens", expired_tokens, _deleting(expired_tokens)),
         Job("oauth_grants", expired_grants, _deleting(expired_grants)),
         Job("oauth_id_tokens", expired_id_tokens, _deleting(expired_id_tokens)),

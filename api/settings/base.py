@@ -266,6 +266,7 @@ CELERY_BEAT_SCHEDULE: dict = {
             ("referral_personal_data", 3600),
             ("referral_metadata", 86400),
             ("webhook_attempts", 86400),
+            ("outbox_events", 86400),
             ("oauth_access_tokens", 86400),
             ("oauth_grants", 86400),
             ("oauth_id_tokens", 86400),

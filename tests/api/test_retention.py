@@ -218,3 +218,24 @@ def test_expired_admin_sessions_deleted():
         Session.objects.filter(pk=store.session_key).update(expire_date=ago(days=age))
     assert retention_run("admin_sessions") == 1
     assert Session.objects.get().expire_date > timezone.now()
+
+
+def test_delivered_outbox_events_deleted_after_30_days(parties):
+    endpoint = WebhookEndpoint.objects.create(
+        organisation=parties[0], url="https://hooks.example.org/x", secret="s"
+    )
+    events = [
+        Event.objects.create(type="ping", organisation=parties[0], data={}, dispatched_at=ago())
+        for _ in range(4)
+    ]
+    done, waiting, recent, undispatched = events
+    for event, status in ((done, "succeeded"), (waiting, "pending"), (recent, "succeeded")):
+        WebhookDelivery.objects.create(
+            endpoint=endpoint, event=event, sequence=events.index(event) + 1, status=status
+        )
+    Event.objects.filter(pk__in=[done.pk, waiting.pk]).update(created=ago(days=31))
+    Event.objects.filter(pk=undispatched.pk).update(created=ago(days=31), dispatched_at=None)
+    assert retention_run("outbox_events") == 1
+    assert not Event.objects.filter(pk=done.pk).exists()
+    assert not WebhookDelivery.objects.filter(event_id=done.pk).exists()
+    assert Event.objects.count() == 3
