@@ -4,9 +4,11 @@ embedded PostgreSQL (never the shared one), stops that database, and starts it a
 import atexit
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -97,33 +99,42 @@ def wait_for(predicate, timeout: float):
 
 
 @pytest.fixture
-def embedded_database(tmp_path):
+def workdir():
+    """A private folder. Not pytest's tmp_path: concurrent pytest runs on one machine prune
+    each other's numbered tmp folders, and this test runs long enough to lose its database."""
+    path = Path(tempfile.mkdtemp(prefix="srn-readyz-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def embedded_database(workdir):
     """Our own PostgreSQL in a temporary folder, stopped at the end whatever happened."""
     pgserver = import_pgserver()
-    server = pgserver.get_server(tmp_path / "pgdata", cleanup_mode="stop")
+    server = pgserver.get_server(workdir / "pgdata", cleanup_mode="stop")
     try:
         yield pgserver, server
     finally:
-        last = pgserver.get_server(tmp_path / "pgdata", cleanup_mode="stop")
+        last = pgserver.get_server(workdir / "pgdata", cleanup_mode="stop")
         last.cleanup()
         # Already stopped: keep pgserver's exit hooks from logging into closed captures.
         for handle in {server, last}:
             atexit.unregister(handle._cleanup)
 
 
-def test_readyz_reports_a_stopped_database_and_recovers(tmp_path, embedded_database):
+def test_readyz_reports_a_stopped_database_and_recovers(workdir, embedded_database):
     pgserver, server = embedded_database
     env = {
         **os.environ,
         "DATABASE_URL": server.get_uri(),
         "DJANGO_SETTINGS_MODULE": "api.settings.dev",
-        "VAR_DIR": str(tmp_path / "var"),
+        "VAR_DIR": str(workdir / "var"),
         "CELERY_BROKER_URL": "memory://",
         "DB_CONNECT_TIMEOUT": "2",
         # gunicorn keeps a control socket there: one per test run, not one shared by all.
-        "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+        "XDG_RUNTIME_DIR": str(workdir / "run"),
     }
-    (tmp_path / "run").mkdir(mode=0o700)
+    (workdir / "run").mkdir(mode=0o700)
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
     partner = json.loads(
@@ -138,7 +149,7 @@ def test_readyz_reports_a_stopped_database_and_recovers(tmp_path, embedded_datab
     )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server_log = (tmp_path / "gunicorn.log").open("w")
+    server_log = (workdir / "gunicorn.log").open("w")
     gunicorn = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "api.wsgi", "--bind", f"127.0.0.1:{port}", "-w", "1"],
         cwd=ROOT,
@@ -190,13 +201,13 @@ def test_readyz_reports_a_stopped_database_and_recovers(tmp_path, embedded_datab
 
         token_endpoint_during_outage = post_form_status(base + "/oauth/token/", partner)
 
-        pgserver.get_server(tmp_path / "pgdata", cleanup_mode="stop")
+        pgserver.get_server(workdir / "pgdata", cleanup_mode="stop")
         assert wait_for(lambda: fetch(base + "/readyz")[0] == 200, 10)
         assert fetch(base + "/api/v1/me", auth)[0] == 200
         assert gunicorn.poll() is None, "the server was restarted"
 
         status, headers, body = token_endpoint_during_outage
-        log = (tmp_path / "gunicorn.log").read_text()[-3000:]
+        log = (workdir / "gunicorn.log").read_text()[-3000:]
         assert status == 503, f"token endpoint during the outage: {body}\n{log}"
         assert headers["Content-Type"] == "application/problem+json"
     finally:
