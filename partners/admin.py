@@ -61,11 +61,26 @@ class PartnershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("id", "proposer", "partner", "status", "data_categories", "created")
     list_filter = ("status",)
     list_select_related = ("proposer", "partner")
-    readonly_fields = ("id", "proposer", "partner", "data_categories", "purposes", "created")
-    fields = ("id", "proposer", "partner", "status", "data_categories", "purposes", "created")
+    fields = (
+        "id",
+        "proposer",
+        "partner",
+        "status",
+        "suspended_by",
+        "data_categories",
+        "purposes",
+        "created",
+        "updated",
+    )
+    readonly_fields = fields
 
+    # Partnerships are proposed, accepted, suspended and ended by the organisations through
+    # the API, whose services emit `partnership.changed`; an admin edit would bypass that.
+    # Stewards who must stop a partner suspend the organisation instead.
     def has_add_permission(self, request):
-        # Partnerships are proposed and accepted by the organisations themselves.
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 
