@@ -37,6 +37,14 @@ class ApplicationScopes(BaseScopes):
 
 
 class Validator(OAuth2Validator):
+    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
+        # oauthlib splits `scope=` (or stray spaces) into empty names, which would make an
+        # empty request invalid_scope; an empty request means the application's own scopes.
+        # Repeated names are kept once, so the token's scope string stays canonical.
+        asked = list(dict.fromkeys(s for s in scopes if s))
+        request.scopes = asked or self.get_default_scopes(client_id, request)
+        return super().validate_scopes(client_id, request.scopes, client, request, *args, **kwargs)
+
     def authenticate_client(self, request, *args, **kwargs):
         if not super().authenticate_client(request, *args, **kwargs):
             return False

@@ -162,18 +162,20 @@ def test_other_authorization_scheme_is_401(http, clinic):
 # --- scopes --------------------------------------------------------------------------------
 
 
-def test_empty_scope_request_gets_exactly_the_applications_scopes(http, collective):
-    response = token_request(http, collective.client_id, collective.plain_secret)
+@pytest.mark.parametrize("scope", [None, "", " "], ids=["absent", "empty", "blank"])
+def test_empty_scope_request_gets_exactly_the_applications_scopes(http, collective, scope):
+    response = token_request(http, collective.client_id, collective.plain_secret, scope=scope)
     assert response.status_code == 200
     assert sorted(response.json()["scope"].split()) == ["directory:read", "referrals:read"]
     token = response.json()["access_token"]
     assert me(http, token).json()["scopes"] == ["directory:read", "referrals:read"]
 
 
-def test_subset_of_granted_scopes_can_be_asked_for(http, collective):
-    response = token_request(
-        http, collective.client_id, collective.plain_secret, scope="referrals:read"
-    )
+@pytest.mark.parametrize(
+    "scope", ["referrals:read", " referrals:read  ", "referrals:read referrals:read"]
+)
+def test_subset_of_granted_scopes_can_be_asked_for(http, collective, scope):
+    response = token_request(http, collective.client_id, collective.plain_secret, scope=scope)
     assert response.json()["scope"] == "referrals:read"
 
 
