@@ -320,6 +320,11 @@ def run(args) -> list[dict]:
             harness.wrk(bare_url, duration=2)
             search = harness.wrk(search_url, headers=auth, duration=duration)
             bare = harness.wrk(bare_url, duration=duration)
+            # One connection, no queueing: the time one request takes on this machine.
+            search_one = harness.wrk(
+                search_url, headers=auth, duration=duration, connections=1, threads=1
+            )
+            bare_one = harness.wrk(bare_url, duration=duration, connections=1, threads=1)
             bulk_times = []
             for _ in range(BULK_RUNS):
                 items = _bulk_items(caller, rng)
@@ -361,6 +366,12 @@ def run(args) -> list[dict]:
             "rps": bare["rps"],
             "non_2xx": bare["non_2xx"],
             "ok": same and not bare["non_2xx"],
+        },
+        {
+            "name": "search, 1 connection (API / bare)",
+            "p50_ms": f"{search_one['p50_ms']} / {bare_one['p50_ms']}",
+            "p95_ms": f"{search_one['p95_ms']} / {bare_one['p95_ms']}",
+            "rps": f"{search_one['rps']} / {bare_one['rps']}",
         },
         {
             "name": "API / bare throughput",
