@@ -1,10 +1,37 @@
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination as BaseCursorPagination
+
+from api.errors import InvalidInput
 
 
 class CursorPagination(BaseCursorPagination):
-    """Cursor pagination on every list: stable under inserts, newest first by default."""
+    """Cursor pagination on every list: stable under inserts, newest first by default.
+
+    A cursor this list did not give out, or a `limit` that is not a positive integer, is a 400
+    naming the parameter: DRF's own answers (404 for the cursor, a silent default for the limit)
+    hide the caller's mistake. A limit above the maximum is capped, as documented."""
 
     page_size = 25
     page_size_query_param = "limit"
     max_page_size = 100
     ordering = ("-created", "-id")
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or int(raw) < 1:
+            raise InvalidInput(
+                "`limit` must be a positive integer.",
+                errors=[{"pointer": "/limit", "detail": "Must be a positive integer."}],
+            )
+        return min(int(raw), self.max_page_size)
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise InvalidInput(
+                "`cursor` is not one this list gave out: start again without it.",
+                errors=[{"pointer": "/cursor", "detail": "Invalid cursor."}],
+            ) from None
