@@ -91,3 +91,27 @@ class RedocView(SpectacularRedocView):
     """Redoc from the sidecar assets, without the stock page's Google Fonts links."""
 
     template_name = "api/redoc.html"
+
+
+# Opening hours are wall-clock times in the location's own time zone, so they carry no offset;
+# JSON Schema's `format: time` (RFC 3339 full-time) requires one, and validators reject
+# "09:00:00". Say what the API means instead.
+LOCAL_TIME = {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?$"}
+
+
+def local_times(result, generator, request, public):
+    """Replace `format: time` with the local time pattern, everywhere in the document."""
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "string" and node.get("format") == "time":
+                del node["format"]
+                node.update(LOCAL_TIME)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(result)
+    return result

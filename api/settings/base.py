@@ -223,6 +223,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.add_problem_responses",
         "api.schema_links.add_links",
+        "api.schema.local_times",
     ],
     "TAGS": [
         {"name": "me", "description": "The calling organisation and its token."},
