@@ -52,7 +52,8 @@ class ApplicationRateThrottle(BaseThrottle):
 
 
 class TokenEndpointThrottle:
-    """Token requests per client id, so guessing one client's secret is slow."""
+    """Secret checks (token and revocation requests) per client id, so guessing one client's
+    secret is slow."""
 
     def check(self, request) -> int | None:
         client_id = basic_client_id(request.META.get("HTTP_AUTHORIZATION", ""))
