@@ -10,8 +10,7 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from api.errors import Conflict, InvalidInput
@@ -189,50 +188,67 @@ def endpoint_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
 
 
 def _take_sequences(endpoint_id, count: int) -> int:
-    """Reserve `count` sequence numbers for one endpoint; returns the first."""
-    last = (
-        WebhookEndpoint.objects.filter(id=endpoint_id)
-        .select_for_update()
-        .values_list("sequence", flat=True)
-        .get()
-    )
-    WebhookEndpoint.objects.filter(id=endpoint_id).update(sequence=F("sequence") + count)
-    return last + 1
+    """Reserve `count` sequence numbers for one endpoint in one statement; returns the first.
+    The row lock it takes is held only until the fan-out commits."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {WebhookEndpoint._meta.db_table} SET sequence = sequence + %s "  # noqa: S608
+            "WHERE id = %s RETURNING sequence",
+            [count, endpoint_id],
+        )
+        (last,) = cursor.fetchone()
+    return last - count + 1
+
+
+def _claim_events(event_ids: list, now: datetime) -> list[Event]:
+    """Mark events dispatched and return them, in one statement. A concurrent dispatcher of
+    the same event waits for this transaction and then finds nothing left to claim."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Event._meta.db_table} SET dispatched_at = %s "  # noqa: S608
+            "WHERE id = ANY(%s) AND dispatched_at IS NULL "
+            "RETURNING id, type, organisation_id, created",
+            [now, event_ids],
+        )
+        rows = cursor.fetchall()
+    events = [Event(id=i, type=t, organisation_id=o, created=c) for i, t, o, c in rows]
+    return sorted(events, key=lambda e: (e.created, str(e.id)))
 
 
 def events_dispatch(event_ids: Iterable) -> list:
     """Create the deliveries for events not yet fanned out, in one transaction, and return the
-    ids of those that can be sent now. Safe to run twice: a claimed event is skipped."""
+    ids of those that can be sent now. Safe to run twice: a claimed event is skipped. Events
+    of a disabled endpoint get their deliveries too, to be sent when it is re-enabled."""
+    event_ids = list(event_ids)
+    if not event_ids:
+        return []
     with transaction.atomic():
-        events = list(
-            Event.objects.select_for_update(skip_locked=True)
-            .filter(id__in=list(event_ids), dispatched_at__isnull=True)
-            .order_by("created", "id")
-        )
+        now = timezone.now()
+        events = _claim_events(event_ids, now)
         if not events:
             return []
         endpoints = list(
             WebhookEndpoint.objects.filter(
                 organisation_id__in={e.organisation_id for e in events}
-            ).order_by("id")
+            ).only("id", "organisation_id", "event_types", "active")
         )
-        now = timezone.now()
-        wanted: dict = {}
-        for endpoint in endpoints:
-            for event in events:
-                if event.organisation_id == endpoint.organisation_id and endpoint.wants(event.type):
-                    wanted.setdefault(endpoint, []).append(event)
         deliveries = []
-        for endpoint, its_events in wanted.items():
-            first = _take_sequences(endpoint.id, len(its_events))
+        for endpoint in sorted(endpoints, key=lambda e: str(e.id)):
+            wanted = [
+                e
+                for e in events
+                if e.organisation_id == endpoint.organisation_id and endpoint.wants(e.type)
+            ]
+            if not wanted:
+                continue
+            first = _take_sequences(endpoint.id, len(wanted))
             deliveries.extend(
                 WebhookDelivery(
                     endpoint=endpoint, event=event, sequence=first + n, next_attempt_at=now
                 )
-                for n, event in enumerate(its_events)
+                for n, event in enumerate(wanted)
             )
         WebhookDelivery.objects.bulk_create(deliveries)
-        Event.objects.filter(id__in=[e.id for e in events]).update(dispatched_at=now)
     return [d.id for d in deliveries if d.endpoint.active]
 
 
