@@ -259,6 +259,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE: dict = {
+    # Webhooks (api/webhooks/services.py sweep): queues deliveries whose wait ended or whose
+    # task was lost (broker outage, dead worker) and fans out events whose hook never ran.
+    "webhooks-sweep": {"task": "webhooks.sweep", "schedule": 5.0},
     # Retention (api/retention.py): each job locks its rows with SKIP LOCKED, so overlaps are
     # harmless.
     **{
