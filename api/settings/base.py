@@ -262,6 +262,13 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Webhooks (api/webhooks/services.py sweep): queues deliveries whose wait ended or whose
     # task was lost (broker outage, dead worker) and fans out events whose hook never ran.
     "webhooks-sweep": {"task": "webhooks.sweep", "schedule": 5.0},
+    # Referrals (referrals/tasks.py): open referrals past respond_by become expired; personal
+    # data whose consent expired is crypto-shredded. Both batch under SKIP LOCKED.
+    "referrals-expire-overdue": {"task": "referrals.expire_overdue", "schedule": 300.0},
+    "referrals-destroy-expired-consents": {
+        "task": "referrals.destroy_expired_consents",
+        "schedule": 900.0,
+    },
     # Retention (api/retention.py): each job locks its rows with SKIP LOCKED, so overlaps are
     # harmless.
     **{
