@@ -1,13 +1,55 @@
 """Serializer plumbing every app shares."""
 
+from django.http import QueryDict
 from rest_framework import serializers
+
+
+def wrong_json_type(field, value) -> str | None:
+    """DRF coerces JSON values (0 to "0", 1 to true, "4" to 4); a partner system that sends the
+    wrong type has a bug it should hear about, so JSON bodies must carry the documented type."""
+    if value is None:
+        return None
+    if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
+        return "Must be true or false."
+    if isinstance(field, serializers.CharField) and not isinstance(value, str):
+        return "Must be a string."
+    if isinstance(field, serializers.IntegerField) and (
+        isinstance(value, bool) or not isinstance(value, int)
+    ):
+        return "Must be an integer."
+    if isinstance(field, serializers.FloatField) and (
+        isinstance(value, bool) or not isinstance(value, int | float)
+    ):
+        return "Must be a number."
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        return next(filter(None, (wrong_json_type(field.child, item) for item in value)), None)
+    return None
 
 
 class StrictFieldsMixin:
     """Reject fields the serializer does not declare (or declares read-only), so a typo or an
-    attempt to set `verified` is a 400 naming the field instead of being silently dropped."""
+    attempt to set `verified` is a 400 naming the field instead of being silently dropped; in
+    JSON bodies, values of another type than the field's (query strings are all strings); and,
+    in a PATCH, nested objects missing a required field."""
 
     def to_internal_value(self, data):
+        if (
+            isinstance(data, dict)
+            and self.root is not self
+            and getattr(self.root, "partial", False)
+        ):
+            # DRF lets a PATCH's partial flag reach nested serializers, so a nested object would
+            # lose its required fields; but nested objects are replaced whole (a location with
+            # its opening hours), and a half one reached the database as a 500.
+            missing = [
+                name
+                for name, field in self.fields.items()
+                if field.required and not field.read_only and name not in data
+            ]
+            if missing:
+                raise serializers.ValidationError(
+                    {name: ["This field is required."] for name in missing}
+                )
         if isinstance(data, dict):
             writable = {name for name, field in self.fields.items() if not field.read_only}
             unknown = sorted(set(data) - writable)
@@ -15,4 +57,12 @@ class StrictFieldsMixin:
                 raise serializers.ValidationError(
                     {name: ["This field is not accepted here."] for name in unknown}
                 )
+            if not isinstance(data, QueryDict):
+                wrong = {
+                    name: [message]
+                    for name, value in data.items()
+                    if (message := wrong_json_type(self.fields[name], value))
+                }
+                if wrong:
+                    raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
