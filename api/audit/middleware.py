@@ -74,18 +74,25 @@ class AuditMiddleware:
             return self.get_response(request)
         request.audit_collects = True
         response = self.get_response(request)
+        try:
+            self.record(request, response)
+        except DatabaseError:
+            # The change itself is committed (or the database is down and the caller gets its
+            # 503); failing the response now would invite a retry that repeats the change. The
+            # gap is visible: this error is logged and alerts.
+            log.error("audit entry could not be written", exc_info=False)
+        return response
+
+    def record(self, request, response) -> None:
         status = response.status_code
         denied = getattr(request, "audit_denied", None)
         match = getattr(request, "resolver_match", None)
         if denied is None and status == 404 and match and getattr(request, "organisation", None):
-            try:
-                found = denied_object(match)
-            except DatabaseError:
-                found = None
+            found = denied_object(match)
             if found is not None:
                 denied = {"object_type": found[0], "object_id": found[1]}
         if denied is None and not (request.method in WRITE_METHODS or status in (401, 403)):
-            return response
+            return
         application = getattr(request, "application", None)
         if application is None and request.path.startswith("/oauth/"):
             application = oauth_client_id(request)
@@ -102,10 +109,4 @@ class AuditMiddleware:
             entry["object_id"] = created_id(response)
         if denied is not None:
             entry.update(denied, action="denied " + entry["action"], result="404")
-        try:
-            audit_record(**entry)
-        except DatabaseError:
-            # The change itself is committed; failing the response now would invite a retry
-            # that repeats it. The gap is visible: this error is logged and alerts.
-            log.error("audit entry could not be written", exc_info=False)
-        return response
+        audit_record(**entry)
