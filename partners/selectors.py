@@ -6,6 +6,7 @@ import binascii
 import json
 import math
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -362,12 +363,12 @@ def decode_cursor(cursor: str, *, near: bool) -> tuple:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key, service_id = json.loads(raw)
-        if near and not isinstance(key, (int, float)):
+        if near and (isinstance(key, bool) or not isinstance(key, (int, float))):
             raise ValueError
         if not near and not isinstance(key, str):
             raise ValueError
-        return key, str(service_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        return key, str(uuid.UUID(service_id))
+    except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput(
             "The cursor is not one this search returned.",
             errors=[{"pointer": "/cursor", "detail": "Invalid cursor."}],

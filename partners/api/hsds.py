@@ -26,6 +26,7 @@ HSDS_NAMESPACE = uuid.UUID("5b1c2f0e-3d4a-4c6b-8e9f-0a1b2c3d4e5f")
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 PER_PAGE_DEFAULT = 25
 PER_PAGE_MAX = 100
+PAGE_MAX = 1_000_000  # far past any directory's end; keeps OFFSET inside bigint
 
 
 def stable_id(*parts) -> str:
@@ -191,7 +192,7 @@ def _int_param(request, name: str, default: int, maximum: int | None = None) -> 
 
 def page_of(request, queryset: QuerySet, shape) -> dict:
     """The HSDS API `Page` object (1-based page numbers)."""
-    page = _int_param(request, "page", 1)
+    page = _int_param(request, "page", 1, PAGE_MAX)
     per_page = _int_param(request, "per_page", PER_PAGE_DEFAULT, PER_PAGE_MAX)
     total = queryset.count()
     total_pages = max(1, math.ceil(total / per_page))

@@ -202,6 +202,7 @@ def test_export_leaves_out_inactive_services(client, directory):
     ("params", "pointer"),
     [
         ({"page": "0"}, "/page"),
+        ({"page": "99999999999999999999"}, "/page"),
         ({"per_page": "1000"}, "/per_page"),
         ({"per_page": "many"}, "/per_page"),
         ({"modified_after": "yesterday"}, "/modified_after"),

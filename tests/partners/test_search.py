@@ -394,3 +394,26 @@ def test_search_sql_can_use_its_indexes(make_service, filters, index):
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert index in plan, plan
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "WzEsICJub3QtYS11dWlkIl0",  # [1, "not-a-uuid"]
+        "WyJhIiwgIm5vdC1hLXV1aWQiXQ",  # ["a", "not-a-uuid"]
+        "W3RydWUsICIwMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDAiXQ",  # [true, uuid]
+        "eyJhIjogMX0",  # {"a": 1}
+    ],
+)
+def test_a_forged_cursor_is_a_400_not_a_500(client, make_service, cursor):
+    make_service()
+    for near in ({}, {"near": f"{LISBON[0]},{LISBON[1]}", "radius_km": 5}):
+        response = client.post("/api/v1/services/search", {"cursor": cursor, **near})
+        assert response.status_code == 400, response.content
+        assert response.json()["errors"][0]["pointer"] == "/cursor"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400"])
+def test_non_finite_numbers_are_refused(search, value):
+    assert search(near=f"{value},0", radius_km=5).status_code == 400
+    assert search(near="0,0", radius_km=value).status_code == 400
