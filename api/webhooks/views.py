@@ -69,8 +69,14 @@ def _valid(serializer_class, data) -> dict:
     return dict(serializer.validated_data)
 
 
-def _example(name, value, *, request=False):
-    return OpenApiExample(name, value=value, request_only=request, response_only=not request)
+def _example(name, value, *, request=False, status="200"):
+    return OpenApiExample(
+        name,
+        value=value,
+        request_only=request,
+        response_only=not request,
+        status_codes=None if request else [status],
+    )
 
 
 class WebhookEndpointViewSet(viewsets.GenericViewSet):
@@ -114,7 +120,7 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
                 {"url": ENDPOINT_EXAMPLE["url"], "event_types": ENDPOINT_EXAMPLE["event_types"]},
                 request=True,
             ),
-            _example("Created", SECRET_EXAMPLE),
+            _example("Created", SECRET_EXAMPLE, status="201"),
         ],
     )
     def create(self, request):
@@ -190,7 +196,7 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         parameters=[ENDPOINT_ID],
         request=None,
         responses={202: WebhookDeliverySerializer},
-        examples=[_example("Queued", DELIVERY_EXAMPLE)],
+        examples=[_example("Queued", DELIVERY_EXAMPLE, status="202")],
     )
     @action(detail=True, methods=["post"])
     def ping(self, request, pk=None):
@@ -225,7 +231,7 @@ class WebhookDeliveryRedeliverView(APIView):
         parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description="Delivery id.")],
         request=None,
         responses={202: WebhookDeliverySerializer},
-        examples=[_example("Queued", DELIVERY_EXAMPLE)],
+        examples=[_example("Queued", DELIVERY_EXAMPLE, status="202")],
     )
     def post(self, request, id):
         delivery = selectors.delivery_get(organisation=request.organisation, delivery_id=id)

@@ -14,18 +14,19 @@ from tests.api.webhooks.processes import Broker, start_worker, wait_ready
 @pytest.fixture
 def broker(monkeypatch):
     """Our own Redis, and this test process publishing to it (the test settings' broker is
-    in-memory; Celery reads CELERY_BROKER_URL from the environment before its own config)."""
+    in-memory; Celery reads CELERY_BROKER_URL from the environment before its own config, and
+    another test may have pinned broker_write_url)."""
     running = Broker()
     running.start()
     monkeypatch.setenv("CELERY_BROKER_URL", running.url)
     monkeypatch.setattr(celery_app.conf, "broker_url", running.url)
+    celery_app.conf.broker_write_url = None
     services._broker.__dict__.clear()
     yield running
     connection = getattr(services._broker, "connection", None)
     if connection is not None:
         connection.release()
     services._broker.__dict__.clear()
-    celery_app.pool.force_close_all()
     running.stop()
 
 

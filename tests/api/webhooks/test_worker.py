@@ -8,6 +8,7 @@ import pytest
 from django.db import transaction
 from standardwebhooks import Webhook
 
+from api.celery import app as celery_app
 from api.events import emit
 from api.webhooks import services
 from api.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookDeliveryAttempt
@@ -84,7 +85,8 @@ def test_a_broker_outage_delays_and_loses_nothing(
     assert receiver.received == []
     broker.start()
     # The sweeper (Celery beat in production) queues everything still due.
-    sweep.apply_async(kwargs={"grace": 0})
+    with celery_app.connection_for_write(broker.url) as connection:
+        sweep.apply_async(kwargs={"grace": 0}, connection=connection)
     received = receiver.wait_for(len(expected), timeout=60)
     verify_all(received, endpoint.secret)
     assert sorted(got.headers["webhook-id"] for got in received) == sorted(expected)
