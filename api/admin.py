@@ -20,7 +20,8 @@ from oauth2_provider.models import (
 )
 
 from api.audit.models import AuditAnchor, AuditEntry
-from api.audit.signals import AuditedAdminMixin
+from api.audit.services import audit_record
+from api.audit.signals import AuditedAdminMixin, staff_user_id
 from api.models import RateLimitWindow
 from api.throttling import hit, parse_rate
 from api.webhooks.models import WebhookEndpoint
@@ -64,6 +65,14 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
         username = self.cleaned_data.get("username") or ""
         limit, window = parse_rate(getattr(settings, "ADMIN_LOGIN_FAILURES", "5/h"))
         if username and login_failures(username, window) >= limit:
+            user_id = staff_user_id(username)
+            audit_record(
+                action="admin login",
+                result="throttled",
+                object_type="user",
+                object_id=user_id or "",
+                user=user_id,
+            )
             raise ValidationError(self.error_messages["throttled"], code="throttled")
         try:
             return super().clean()

@@ -26,6 +26,15 @@ STEWARD_ACTIONS = frozenset(
 )
 
 
+def staff_user_id(username: str) -> int | None:
+    model = get_user_model()
+    return (
+        model.objects.filter(**{model.USERNAME_FIELD: username})
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
 @receiver(post_save, sender=LogEntry, dispatch_uid="audit_admin_log_entry")
 def record_admin_change(sender, instance, created, **kwargs):
     if not created:
@@ -56,13 +65,7 @@ def record_login(sender, request, user, **kwargs):
 def record_login_failure(sender, credentials, request=None, **kwargs):
     """The username typed is not stored: it may be a mistyped password or someone else's
     name. Only the id of an existing account it names is kept."""
-    username = credentials.get("username") or ""
-    user_id = (
-        get_user_model()
-        .objects.filter(**{get_user_model().USERNAME_FIELD: username})
-        .values_list("pk", flat=True)
-        .first()
-    )
+    user_id = staff_user_id(credentials.get("username") or "")
     audit_record(
         action="admin login",
         result="failed",

@@ -224,6 +224,12 @@ def test_sign_in_is_audited_and_throttled(superuser, settings):
     assert response.status_code == 200
     assert "Too many failed sign-ins" in response.content.decode()
     assert "_auth_user_id" not in browser.session
+    entry = last_entry()
+    assert (entry.action, entry.result, entry.actor_user) == (
+        "admin login",
+        "throttled",
+        superuser.pk,
+    )
     # Another account is not affected.
     get_user_model().objects.create_superuser("other", "o@example.org", "pw-Other-1")
     assert (
