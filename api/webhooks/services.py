@@ -7,6 +7,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -338,19 +339,62 @@ def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
     return live
 
 
+_CLAIM_SQL = """
+UPDATE {delivery} d SET next_attempt_at = %(lease)s
+FROM {endpoint} e, {event} v
+WHERE d.id = %(id)s AND d.status = 'pending' AND d.next_attempt_at <= %(due)s
+  AND e.id = d.endpoint_id AND e.active AND v.id = d.event_id
+RETURNING d.sequence, d.attempts, d.created, e.id, e.organisation_id, e.url, e.secret,
+  e.previous_secret, e.previous_secret_expires, e.failing_since, v.id, v.type, v.created, v.data
+"""
+
+
 def _claim(delivery_id) -> WebhookDelivery | None:
     """Lease a due delivery to this worker, or None if it is not due, done, its endpoint is off
-    or another worker holds it (a duplicate task is then a harmless no-op)."""
+    or another worker holds it (a duplicate task is then a harmless no-op). One statement
+    that claims and reads, because this runs once per attempt."""
     now = timezone.now()
-    claimed = WebhookDelivery.objects.filter(
-        id=delivery_id,
-        status=DeliveryStatus.PENDING,
-        next_attempt_at__lte=now + EARLY_TOLERANCE,
-        endpoint__active=True,
-    ).update(next_attempt_at=now + LEASE)
-    if not claimed:
+    sql = _CLAIM_SQL.format(
+        delivery=WebhookDelivery._meta.db_table,
+        endpoint=WebhookEndpoint._meta.db_table,
+        event=Event._meta.db_table,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"id": delivery_id, "lease": now + LEASE, "due": now + EARLY_TOLERANCE})
+        row = cursor.fetchone()
+    if row is None:
         return None
-    return WebhookDelivery.objects.select_related("endpoint", "event").get(id=delivery_id)
+    (sequence, attempts, created, endpoint_id, organisation_id, url, secret, previous_secret,
+     previous_expires, failing_since, event_id, event_type, event_created, data) = row  # fmt: skip
+    endpoint = WebhookEndpoint(
+        id=endpoint_id,
+        organisation_id=organisation_id,
+        url=url,
+        secret=secret,
+        previous_secret=previous_secret,
+        previous_secret_expires=previous_expires,
+        failing_since=failing_since,
+        active=True,
+    )
+    event = Event(
+        id=event_id,
+        type=event_type,
+        organisation_id=organisation_id,
+        created=event_created,
+        data=json.loads(data) if isinstance(data, str) else data,
+    )
+    delivery = WebhookDelivery(
+        id=delivery_id,
+        endpoint=endpoint,
+        event=event,
+        sequence=sequence,
+        attempts=attempts,
+        status=DeliveryStatus.PENDING,
+        next_attempt_at=now + LEASE,
+        created=created,
+    )
+    delivery._state.adding = False
+    return delivery
 
 
 def delivery_attempt(delivery_id, *, post=None) -> WebhookDeliveryAttempt | None:
@@ -375,7 +419,58 @@ def delivery_attempt(delivery_id, *, post=None) -> WebhookDeliveryAttempt | None
     return _record(delivery, outcome)
 
 
+_SUCCESS_SQL = """
+WITH attempt AS (
+  INSERT INTO {attempt} (id, delivery_id, endpoint_id, created, status_code, latency_ms,
+    succeeded, error, response_excerpt)
+  VALUES (%(attempt)s, %(id)s, %(endpoint)s, %(now)s, %(status)s, %(latency)s, true, '',
+    %(excerpt)s)
+)
+UPDATE {delivery} SET status = 'succeeded', attempts = attempts + 1, next_attempt_at = NULL,
+  delivered_at = %(now)s
+WHERE id = %(id)s
+"""
+
+
+def _record_success(delivery: WebhookDelivery, outcome: wire.Outcome) -> WebhookDeliveryAttempt:
+    """The common case in one statement (the attempt row and the delivery's new state commit
+    together, without a transaction's extra round trips)."""
+    now = timezone.now()
+    attempt = WebhookDeliveryAttempt(
+        id=uuid.uuid4(),
+        delivery=delivery,
+        endpoint=delivery.endpoint,
+        created=now,
+        status_code=outcome.status_code,
+        latency_ms=outcome.latency_ms,
+        succeeded=True,
+        response_excerpt=outcome.excerpt[:512],
+    )
+    sql = _SUCCESS_SQL.format(
+        attempt=WebhookDeliveryAttempt._meta.db_table, delivery=WebhookDelivery._meta.db_table
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                "attempt": attempt.id,
+                "id": delivery.id,
+                "endpoint": delivery.endpoint.id,
+                "now": now,
+                "status": outcome.status_code,
+                "latency": outcome.latency_ms,
+                "excerpt": attempt.response_excerpt,
+            },
+        )
+    if delivery.endpoint.failing_since is not None:
+        WebhookEndpoint.objects.filter(id=delivery.endpoint.id).update(failing_since=None)
+    return attempt
+
+
 def _record(delivery: WebhookDelivery, outcome: wire.Outcome) -> WebhookDeliveryAttempt:
+    """Store the attempt and schedule what comes next: a retry, giving up, or disabling."""
+    if outcome.succeeded:
+        return _record_success(delivery, outcome)
     now = timezone.now()
     endpoint = delivery.endpoint
     countdown = None
@@ -390,33 +485,26 @@ def _record(delivery: WebhookDelivery, outcome: wire.Outcome) -> WebhookDelivery
             response_excerpt=outcome.excerpt[:512],
         )
         delivery.attempts += 1
-        if outcome.succeeded:
-            delivery.status = DeliveryStatus.SUCCEEDED
-            delivery.delivered_at = now
-            delivery.next_attempt_at = None
-            if endpoint.failing_since is not None:
-                WebhookEndpoint.objects.filter(id=endpoint.id).update(failing_since=None)
-        else:
-            delay = (
-                retry_delay(delivery.attempts, retry_after=outcome.retry_after)
-                if is_retryable(outcome)
-                else None
+        delay = (
+            retry_delay(delivery.attempts, retry_after=outcome.retry_after)
+            if is_retryable(outcome)
+            else None
+        )
+        if outcome.status_code == 410:
+            # Gone: the receiver asks us to stop. The delivery waits for a re-enable.
+            delivery.next_attempt_at = now
+            endpoint_disable(
+                endpoint_id=endpoint.id,
+                reason="The receiver answered 410 Gone; re-enable to resume.",
             )
-            if outcome.status_code == 410:
-                # Gone: the receiver asks us to stop. The delivery waits for a re-enable.
-                delivery.next_attempt_at = now
-                endpoint_disable(
-                    endpoint_id=endpoint.id,
-                    reason="The receiver answered 410 Gone; re-enable to resume.",
-                )
-            elif delay is None:
-                delivery.status = DeliveryStatus.FAILED
-                delivery.next_attempt_at = None
-            else:
-                delivery.next_attempt_at = now + timedelta(seconds=delay)
-                if delay <= COUNTDOWN_LIMIT:
-                    countdown = delay
-            _note_failure(endpoint, now)
+        elif delay is None:
+            delivery.status = DeliveryStatus.FAILED
+            delivery.next_attempt_at = None
+        else:
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
+            if delay <= COUNTDOWN_LIMIT:
+                countdown = delay
+        _note_failure(endpoint, now)
         delivery.save(update_fields=["status", "attempts", "next_attempt_at", "delivered_at"])
         if countdown is not None:
             transaction.on_commit(lambda: publish([delivery.id], countdown=countdown))
