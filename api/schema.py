@@ -115,3 +115,29 @@ def local_times(result, generator, request, public):
 
     walk(result)
     return result
+
+
+def _unwrapped(value):
+    """drf-spectacular wraps a list operation's example in a list (and a page); examples written
+    as the whole answer end up wrapped twice."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+        return value[0]
+    if isinstance(value, dict) and set(value) == {"next", "previous", "results"}:
+        inner = value["results"]
+        if len(inner) == 1 and isinstance(inner[0], dict) and "results" in inner[0]:
+            return inner[0]
+        if len(inner) == 1 and isinstance(inner[0], list):
+            return {**value, "next": None, "results": inner[0]}
+    return value
+
+
+def whole_answer_examples(result, generator, request, public):
+    """Let an operation's example be the whole answer (a page, a list), as its reader sees it."""
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            for response in operation.get("responses", {}).values():
+                for media in response.get("content", {}).values():
+                    for example in media.get("examples", {}).values():
+                        if "value" in example:
+                            example["value"] = _unwrapped(example["value"])
+    return result

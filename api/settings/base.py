@@ -224,6 +224,7 @@ SPECTACULAR_SETTINGS = {
         "api.schema.add_problem_responses",
         "api.schema_links.add_links",
         "api.schema.local_times",
+        "api.schema.whole_answer_examples",
     ],
     "TAGS": [
         {"name": "me", "description": "The calling organisation and its token."},
