@@ -69,6 +69,12 @@ class MeSerializer(serializers.Serializer):
 
 
 class OrganisationSerializer(serializers.ModelSerializer):
+    # Both may be empty, which `format: uri`/`email` would forbid (Schemathesis, response schema).
+    website = serializers.CharField(read_only=True, help_text="Empty when there is none.")
+    email = serializers.CharField(
+        read_only=True, help_text="Public contact address, never a person's; may be empty."
+    )
+
     class Meta:
         model = Organisation
         fields = [
@@ -321,6 +327,18 @@ class LocationSerializer(serializers.ModelSerializer):
             "front_door_contact",
             "schedules",
         ]
+        # Masked for non-partners (below): null is part of the answer's shape.
+        extra_kwargs = {
+            name: {"allow_null": True}
+            for name in (
+                "address_1",
+                "city",
+                "postal_code",
+                "latitude",
+                "longitude",
+                "front_door_contact",
+            )
+        }
 
     def to_representation(self, location):
         data = super().to_representation(location)

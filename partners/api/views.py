@@ -515,6 +515,8 @@ class ServiceDetailView(APIView):
                         "stale": False,
                     },
                     "locations": [{**LOCATION_EXAMPLE, "schedules": []}],
+                    "created": "2026-11-01T09:00:00Z",
+                    "updated": "2026-11-28T09:40:00Z",
                 },
                 response_only=True,
             )
@@ -560,7 +562,17 @@ class ServiceDeactivateView(APIView):
         responses={200: ServiceDetailSerializer},
         examples=[
             OpenApiExample(
-                "Deactivated", value={**SERVICE_EXAMPLE, "status": "inactive"}, response_only=True
+                "Deactivated",
+                value={
+                    **SERVICE_EXAMPLE,
+                    "status": "inactive",
+                    "taxonomy": [{"code": "sti-testing", "name": "STI testing"}],
+                    "capacity": None,
+                    "locations": [],
+                    "created": "2026-11-01T09:00:00Z",
+                    "updated": "2026-11-28T09:40:00Z",
+                },
+                response_only=True,
             )
         ],
     )

@@ -243,7 +243,20 @@ class ReferralClaimView(APIView):
         responses={200: ReferralDetailSerializer, 410: OpenApiResponse()},
         examples=[
             OpenApiExample(
-                "Found", value={"referral": SUMMARY_EXAMPLE, "...": "..."}, response_only=True
+                "Found",
+                value={
+                    "safe_contact": CREATE_EXAMPLE["safe_contact"],
+                    "referral": SUMMARY_EXAMPLE,
+                    "person": CREATE_EXAMPLE["person"],
+                    "reason": CREATE_EXAMPLE["reason"],
+                    "consent": {
+                        **{k: v for k, v in CREATE_EXAMPLE["consent"].items() if k != "consented"},
+                        "expires_at": "2027-02-26T09:45:00Z",
+                        "revoked_at": None,
+                    },
+                    "allowed_actions": ["receive"],
+                },
+                response_only=True,
             )
         ],
     )
