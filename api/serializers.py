@@ -29,8 +29,8 @@ def wrong_json_type(field, value) -> str | None:
 class StrictFieldsMixin:
     """Reject fields the serializer does not declare (or declares read-only), so a typo or an
     attempt to set `verified` is a 400 naming the field instead of being silently dropped; in
-    JSON bodies, values of another type than the field's (query strings are all strings); and,
-    in a PATCH, nested objects missing a required field."""
+    JSON bodies, values of another type than the field's (query strings are all strings); in
+    query strings, empty values; and, in a PATCH, nested objects missing a required field."""
 
     def to_internal_value(self, data):
         if (
@@ -57,7 +57,20 @@ class StrictFieldsMixin:
                 raise serializers.ValidationError(
                     {name: ["This field is not accepted here."] for name in unknown}
                 )
-            if not isinstance(data, QueryDict):
+            if isinstance(data, QueryDict):
+                # DRF reads `?updated_before=` like an empty HTML form field: as if absent. A
+                # partner's filter must not vanish silently (Schemathesis: accepted "" for a
+                # date-time), so an empty value is refused unless the field allows blanks.
+                blank = [
+                    name
+                    for name, value in data.items()
+                    if value == "" and not getattr(self.fields[name], "allow_blank", False)
+                ]
+                if blank:
+                    raise serializers.ValidationError(
+                        {name: ["Must not be empty."] for name in blank}
+                    )
+            else:
                 wrong = {
                     name: [message]
                     for name, value in data.items()

@@ -70,3 +70,14 @@ def test_a_patch_cannot_store_half_a_nested_object(client, organisation):
     pointers = [error["pointer"] for error in body["errors"]]
     assert pointers == ["/locations/0/schedules/0/weekday", "/locations/0/schedules/0/closes_at"]
     assert service.locations.count() == 0
+
+
+def test_an_empty_query_value_is_refused_not_ignored():
+    serializer = Sample(data=QueryDict("available=&walk_in=true"))
+    assert not serializer.is_valid()
+    assert list(serializer.errors) == ["available"]
+
+
+def test_through_the_api_an_empty_date_filter_is_a_400_naming_it(client):
+    body = assert_problem(client.get("/api/v1/referrals/?updated_before="), 400)
+    assert [error["pointer"] for error in body["errors"]] == ["/updated_before"]
