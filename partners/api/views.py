@@ -5,7 +5,7 @@ import json
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -629,7 +629,11 @@ class CapacityView(APIView):
             OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)
         ],
         request=CapacityWriteSerializer,
-        responses={200: CapacitySerializer},
+        responses={
+            200: CapacitySerializer,
+            412: OpenApiResponse(description="Changed since you read it; nothing was written."),
+            428: OpenApiResponse(description="If-Match is missing."),
+        },
         examples=[OpenApiExample("Four slots", value=CAPACITY_EXAMPLE, request_only=True)],
     )
     def put(self, request, pk):
@@ -872,7 +876,10 @@ def partnership_action_view(action: str):
             description=f"{who} Announced to both sides as `partnership.changed`. A step "
             "the status does not allow: 409; a step your side may not take: 403.",
             request=None,
-            responses={200: PartnershipSerializer},
+            responses={
+                200: PartnershipSerializer,
+                409: OpenApiResponse(description="The status does not allow this step."),
+            },
             examples=[OpenApiExample("Result", value=PARTNERSHIP_EXAMPLE, response_only=True)],
         )
         def post(self, request, pk):
