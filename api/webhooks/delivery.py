@@ -165,6 +165,11 @@ def check_url(url: str) -> tuple[Target, str]:
     return target, addresses[0]
 
 
+def tls_context() -> ssl.SSLContext:
+    """The system's trust store with certificate and host name checks (the defaults)."""
+    return ssl.create_default_context()
+
+
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     """Connects to the checked address; Host still names the URL's host."""
 
@@ -181,7 +186,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """Connects to the checked address; SNI and the certificate check use the URL's host."""
 
     def __init__(self, host, port, address, timeout):
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        super().__init__(host, port, timeout=timeout, context=tls_context())
         self._address = address
 
     def connect(self):

@@ -1,6 +1,7 @@
 """A real HTTP receiver on loopback for webhook tests: answers from a script of statuses and
 records every request with the time it arrived."""
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -58,6 +59,16 @@ class Receiver:
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hooks"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def serve_tls(self, certfile: str, keyfile: str) -> "Receiver":
+        """Answer over TLS, recording the server name (SNI) each client asked for."""
+        self.server_names: list = []
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certfile, keyfile)
+        context.sni_callback = lambda sock, name, ctx: self.server_names.append(name)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.port}/hooks"
+        return self
 
     def __enter__(self):
         self.thread.start()

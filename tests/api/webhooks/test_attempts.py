@@ -257,3 +257,79 @@ def test_payload_carries_no_personal_data_fields(organisation, endpoint):
     delivery = one_event(organisation)
     body = json.loads(services.payload(delivery))
     assert set(body["data"]) == {"id", "referral", "links"}
+
+
+def test_after_rotation_both_secrets_verify_for_a_day(organisation, endpoint, receiver):
+    old = endpoint.secret
+    rotated = services.endpoint_rotate_secret(endpoint=endpoint)
+    delivery = one_event(organisation)
+    assert services.delivery_attempt(delivery.id).succeeded
+    (got,) = receiver.received
+    assert len(got.headers["webhook-signature"].split(" ")) == 2
+    for secret in (old, rotated.secret):
+        Webhook(secret).verify(got.body, got.headers)
+    WebhookEndpoint.objects.filter(id=endpoint.id).update(
+        previous_secret_expires=timezone.now() - timedelta(seconds=1)
+    )
+    second = one_event(organisation)
+    assert services.delivery_attempt(second.id).succeeded
+    assert len(receiver.received[1].headers["webhook-signature"].split(" ")) == 1
+
+
+@pytest.fixture
+def certificate(tmp_path):
+    """A certificate for receiver.test from a CA made here: no public CA can sign for a test
+    name, so the client's trust store is the one part stood in for (wire.tls_context)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "receiver.test")])
+    now = timezone.now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("receiver.test")]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(certfile), str(keyfile)
+
+
+def test_tls_goes_to_the_checked_address_with_the_url_host_for_sni_and_certificate(
+    organisation, certificate, monkeypatch
+):
+    import ssl
+
+    certfile, keyfile = certificate
+    monkeypatch.setattr(wire, "resolve", lambda host, port: ["127.0.0.1"])
+    monkeypatch.setattr(wire, "tls_context", lambda: ssl.create_default_context(cafile=certfile))
+    with Receiver() as tls:
+        tls.serve_tls(certfile, keyfile)
+        url = f"https://receiver.test:{tls.port}/hooks"
+        services.endpoint_create(organisation=organisation, url=url, event_types=["*"])
+        delivery = one_event(organisation)
+        assert services.delivery_attempt(delivery.id).succeeded
+        assert tls.server_names == ["receiver.test"]
+        assert tls.received[0].headers["host"] == f"receiver.test:{tls.port}"
+        # The same receiver under another name fails the certificate check: it is verified.
+        WebhookEndpoint.objects.update(url=f"https://other.test:{tls.port}/hooks")
+        second = one_event(organisation)
+        attempt = services.delivery_attempt(second.id)
+        assert not attempt.succeeded and "TLS" in attempt.error
