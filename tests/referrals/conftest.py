@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from partners.models import Partnership, PartnershipStatus, Service
+from partners.models import Partnership, PartnershipStatus, Service, TaxonomyTerm
 
 ALL_CATEGORIES = ["contact", "health", "legal", "notes"]
 
@@ -60,6 +60,13 @@ def referral_payload(receiver, service, /, **overrides) -> dict:
     return copy.deepcopy(payload)
 
 
+def ensure_taxonomy() -> None:
+    """The seeded taxonomy is gone after any earlier transactional test (pytest-django empties
+    every table after one), so the codes these tests refer to are made sure of."""
+    for code in ("sti-testing", "contraception"):
+        TaxonomyTerm.objects.get_or_create(code=code, defaults={"names": {"en": code}})
+
+
 @pytest.fixture
 def sender_org(make_organisation):
     return make_organisation("Red Umbrella Collective", kind="sex_worker_led")
@@ -108,6 +115,8 @@ def stranger(api_client_for, stranger_org):
 
 @pytest.fixture
 def payload(receiver_org, service, partnership):
+    ensure_taxonomy()
+
     def make(**overrides):
         return referral_payload(receiver_org, service, **overrides)
 

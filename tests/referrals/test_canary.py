@@ -12,7 +12,7 @@ from django.db import connection
 
 from api.logging import JSONFormatter
 from partners.models import Partnership, Service
-from tests.referrals.conftest import act, referral_payload
+from tests.referrals.conftest import act, ensure_taxonomy, referral_payload
 
 # The pg_dump that ships in the pgserver wheel (found without importing pgserver, whose import
 # warns about XDG_RUNTIME_DIR and warnings are errors here).
@@ -69,6 +69,7 @@ def test_canary_is_in_neither_the_dump_nor_the_logs(
 ):
     canary = "cnry" + uuid.uuid4().hex[:16]
     control = "ctrl" + uuid.uuid4().hex[:16]
+    ensure_taxonomy()
     sender_org = make_organisation("Sender", kind="sex_worker_led")
     receiver_org = make_organisation("Receiver")
     Partnership.objects.create(

@@ -94,8 +94,9 @@ def test_stored_response_holds_no_personal_data(sender, payload):
 def test_concurrent_duplicates_create_one(api_client_for, make_organisation):
     """Eight threads, each with its own database connection, send the same key at once."""
     from partners.models import Partnership, Service
-    from tests.referrals.conftest import referral_payload
+    from tests.referrals.conftest import ensure_taxonomy, referral_payload
 
+    ensure_taxonomy()
     sender_org = make_organisation("Sender", kind="sex_worker_led")
     receiver_org = make_organisation("Receiver")
     Partnership.objects.create(
