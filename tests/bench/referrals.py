@@ -425,8 +425,8 @@ def _cpu_per_request(receiver, sender, body: str, count: int = 100) -> dict:
 
 
 def run(args) -> list[dict]:
-    """On the harness's gunicorn: 2 sync workers. (Measured once with 4 threads per worker
-    too: no better, the requests are CPU-bound, not waiting on commits.)"""
+    """On the harness's gunicorn: 2 sync workers. (4 threads per worker were tried too: no
+    consistent gain, the requests are CPU-bound rather than waiting on commits.)"""
     duration = getattr(args, "duration", 10)
     load = os.getloadavg()[0]
     with harness.bench_database() as database_url:
