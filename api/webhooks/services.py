@@ -201,61 +201,67 @@ def _take_sequences(endpoint_id, count: int) -> int:
     return last - count + 1
 
 
-def _claim_events(event_ids: list, now: datetime) -> list[Event]:
-    """Mark events dispatched and return them, in one statement. A concurrent dispatcher of
-    the same event waits for this transaction and then finds nothing left to claim."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Event._meta.db_table} SET dispatched_at = %s "  # noqa: S608
-            "WHERE id = ANY(%s) AND dispatched_at IS NULL "
-            "RETURNING id, type, organisation_id, created",
-            [now, event_ids],
-        )
-        rows = cursor.fetchall()
-    events = [Event(id=i, type=t, organisation_id=o, created=c) for i, t, o, c in rows]
-    return sorted(events, key=lambda e: (e.created, str(e.id)))
+# Claims the events and finds the endpoints of their organisations in one statement. The
+# set_config makes this transaction's commit skip the WAL flush wait: it only derives rows from
+# committed events, and if a crash loses it the events are undispatched again and the sweeper
+# fans them out anew; the flush is most of the time the endpoint's sequence lock is held.
+_DISPATCH_SQL = """
+WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),
+claimed AS (
+  UPDATE {event} SET dispatched_at = %(now)s
+  WHERE id = ANY(%(ids)s) AND dispatched_at IS NULL
+  RETURNING id, type, organisation_id, created
+)
+SELECT c.id, c.type, c.created, e.id, e.event_types, e.active
+FROM claimed c CROSS JOIN relaxed
+LEFT JOIN {endpoint} e ON e.organisation_id = c.organisation_id
+ORDER BY c.created, c.id
+"""
+
+# Reserves the endpoint's next sequence numbers and writes its deliveries in one statement.
+_DELIVERIES_SQL = """
+WITH reserved AS (
+  UPDATE {endpoint} SET sequence = sequence + %(count)s WHERE id = %(endpoint)s::uuid
+  RETURNING sequence - %(count)s AS base
+)
+INSERT INTO {delivery} (id, endpoint_id, event_id, sequence, status, attempts, next_attempt_at,
+  created)
+SELECT d.id, %(endpoint)s::uuid, d.event_id, reserved.base + d.n, 'pending', 0, %(now)s, %(now)s
+FROM reserved, unnest(%(ids)s::uuid[], %(events)s::uuid[]) WITH ORDINALITY AS d(id, event_id, n)
+"""
 
 
 def events_dispatch(event_ids: Iterable) -> list:
     """Create the deliveries for events not yet fanned out, in one transaction, and return the
     ids of those that can be sent now. Safe to run twice: a claimed event is skipped. Events
-    of a disabled endpoint get their deliveries too, to be sent when it is re-enabled."""
+    of a disabled endpoint get their deliveries too, to be sent when it is re-enabled. Runs
+    after every API write that emits, hence two statements and no ORM."""
     event_ids = list(event_ids)
     if not event_ids:
         return []
-    with transaction.atomic():
-        # This transaction only derives rows from committed events: if a crash loses it, the
-        # events are undispatched again and the sweeper fans them out anew. So it need not wait
-        # for the WAL flush, which is most of the time the endpoint's sequence lock is held.
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
+    tables = {
+        "event": Event._meta.db_table,
+        "endpoint": WebhookEndpoint._meta.db_table,
+        "delivery": WebhookDelivery._meta.db_table,
+    }
+    sendable = []
+    with transaction.atomic(), connection.cursor() as cursor:
         now = timezone.now()
-        events = _claim_events(event_ids, now)
-        if not events:
-            return []
-        endpoints = list(
-            WebhookEndpoint.objects.filter(
-                organisation_id__in={e.organisation_id for e in events}
-            ).only("id", "organisation_id", "event_types", "active")
-        )
-        deliveries = []
-        for endpoint in sorted(endpoints, key=lambda e: str(e.id)):
-            wanted = [
-                e
-                for e in events
-                if e.organisation_id == endpoint.organisation_id and endpoint.wants(e.type)
-            ]
-            if not wanted:
-                continue
-            first = _take_sequences(endpoint.id, len(wanted))
-            deliveries.extend(
-                WebhookDelivery(
-                    endpoint=endpoint, event=event, sequence=first + n, next_attempt_at=now
-                )
-                for n, event in enumerate(wanted)
-            )
-        WebhookDelivery.objects.bulk_create(deliveries)
-    return [d.id for d in deliveries if d.endpoint.active]
+        cursor.execute(_DISPATCH_SQL.format(**tables), {"now": now, "ids": event_ids})
+        wanted: dict = {}
+        for event_id, event_type, _, endpoint_id, event_types, active in cursor.fetchall():
+            if endpoint_id is not None and ("*" in event_types or event_type in event_types):
+                wanted.setdefault((str(endpoint_id), active), []).append(event_id)
+        for (endpoint_id, active), events in sorted(wanted.items()):
+            ids = [uuid.uuid4() for _ in events]
+            cursor.execute(
+                _DELIVERIES_SQL.format(**tables),
+                {"endpoint": endpoint_id, "count": len(events), "now": now, "ids": ids,
+                 "events": events},
+            )  # fmt: skip
+            if active:
+                sendable.extend(ids)
+    return sendable
 
 
 def on_events_committed(event_ids) -> None:
