@@ -48,6 +48,7 @@ migrations-check: $(BIN)/.installed
 check-deploy: $(BIN)/.installed
 	DATABASE_URL=$${DATABASE_URL:-postgres:///unused} DJANGO_SETTINGS_MODULE=api.settings.production \
 	SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))') \
+	REFERRAL_KEKS=ci:$$($(BIN)/python -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())') \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 # Regenerate the lock file after changing pyproject.toml (needs uv in the venv).
