@@ -113,6 +113,12 @@ def _worker(broker, database_url, log_path):
     return process
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _stop(process) -> None:
     process.terminate()
     process.wait(15)
@@ -150,7 +156,9 @@ def run(args) -> list[dict]:
                     worker = _worker(broker, database_url, log_path)
                     ready = time.time()
                     try:
+                        cpu_before = _cpu_seconds(worker.pid)
                         arrivals = _arrivals(receiver, already, commits)
+                        cpu_ms = (_cpu_seconds(worker.pid) - cpu_before) * 1000 / len(commits)
                     finally:
                         _stop(worker)
                     drain = round(len(commits) / (max(arrivals.values()) - ready), 1)
@@ -175,6 +183,7 @@ def run(args) -> list[dict]:
             "name": f"webhooks backlog: {EVENTS} queued, 1 worker × {WORKER_THREADS} threads",
             "emitted_per_s": emitted,
             "deliveries_per_s": drain,
+            "worker_cpu_ms_per_delivery": round(cpu_ms, 2),
             "not_succeeded": not_succeeded,
             "target": f"≥{TARGET_RATE}/s",
             "ok": drain >= TARGET_RATE and not_succeeded == 0,
