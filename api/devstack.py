@@ -80,58 +80,40 @@ def run() -> int:
     say("seeding the demo network")
     credentials = json.loads(manage("seed_demo", "--json", env=env).stdout)
     port = env.get("PORT", "8000")
+
+    def spawn(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([PYTHON, "-m", *args], cwd=ROOT, env=env)
+
+    celery = ("celery", "-A", "api")
+    quiet = ("--loglevel", "INFO", "--without-mingle", "--without-gossip")
+    # No gunicorn access log: paths can hold claim codes. The API logs route patterns instead.
     processes = [
-        subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "gunicorn",
-                "api.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                env.get("WEB_CONCURRENCY", "2"),
-                "--access-logfile",
-                "-",
-                "--access-logformat",
-                '%(h)s "%(m)s %(U)s" %(s)s %(M)sms',
-            ],
-            cwd=ROOT,
-            env=env,
+        spawn(
+            "gunicorn",
+            "api.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            env.get("WEB_CONCURRENCY", "2"),
         ),
-        subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "api",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "2",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=ROOT,
-            env=env,
+        # Jobs (expiry, retention) on the default queue; webhook deliveries on their own queue
+        # with threads, so a slow receiver never holds up anything else.
+        spawn(*celery, "worker", "-Q", "celery", "--concurrency", "2", *quiet),
+        spawn(
+            *celery,
+            "worker",
+            "-Q",
+            "webhooks",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "16",
+            "-n",
+            "webhooks@%h",
+            *quiet,
         ),
-        subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "api",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(VAR / "celerybeat-schedule"),
-            ],
-            cwd=ROOT,
-            env=env,
+        spawn(
+            *celery, "beat", "--loglevel", "INFO", "--schedule", str(VAR / "celerybeat-schedule")
         ),
     ]
 
@@ -177,7 +159,7 @@ Press Ctrl-C to stop everything this started.""",
     while True:
         for process in processes:
             if process.poll() is not None:
-                say(f"{process.args[2]} exited with {process.returncode}")
+                say(f"{' '.join(process.args[2:5])} exited with {process.returncode}")
                 stop()
         time.sleep(1)
 
