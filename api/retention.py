@@ -22,7 +22,7 @@ from oauth2_provider.models import get_access_token_model, get_grant_model, get_
 from api.audit.models import AuditEntry
 from api.audit.services import audit_prune_through, audit_record
 from api.idempotency import RETENTION as IDEMPOTENCY_RETENTION
-from api.models import Event, IdempotencyKey
+from api.models import Event, IdempotencyKey, RateLimitWindow
 from api.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookDeliveryAttempt
 
 CLOSED_STATUSES = ("completed", "declined", "cancelled", "expired")
@@ -83,6 +83,11 @@ def old_idempotency_keys(now: datetime) -> QuerySet:
 
 def expired_sessions(now: datetime) -> QuerySet:
     return Session.objects.filter(expire_date__lt=now)
+
+
+def old_rate_limit_windows(now: datetime) -> QuerySet:
+    # Anyone can create windows by naming made-up client ids at the token endpoint.
+    return RateLimitWindow.objects.filter(window_start__lt=int(now.timestamp()) - 86400)
 
 
 def old_audit_entries(now: datetime) -> QuerySet:
@@ -152,6 +157,7 @@ JOBS = {
         Job("oauth_id_tokens", expired_id_tokens, _deleting(expired_id_tokens)),
         Job("idempotency_keys", old_idempotency_keys, _deleting(old_idempotency_keys)),
         Job("admin_sessions", expired_sessions, _deleting(expired_sessions)),
+        Job("rate_limit_windows", old_rate_limit_windows, _deleting(old_rate_limit_windows)),
         Job("audit_trail", old_audit_entries, prune_audit_trail),
     )
 }

@@ -239,3 +239,13 @@ def test_delivered_outbox_events_deleted_after_30_days(parties):
     assert not Event.objects.filter(pk=done.pk).exists()
     assert not WebhookDelivery.objects.filter(event_id=done.pk).exists()
     assert Event.objects.count() == 3
+
+
+def test_rate_limit_windows_older_than_a_day_deleted():
+    from api.models import RateLimitWindow
+
+    now = int(timezone.now().timestamp())
+    RateLimitWindow.objects.create(key="token:made-up", window_start=now - 2 * 86400, count=9)
+    RateLimitWindow.objects.create(key="app:1", window_start=now - 60, count=3)
+    assert retention_run("rate_limit_windows") == 1
+    assert list(RateLimitWindow.objects.values_list("key", flat=True)) == ["app:1"]
