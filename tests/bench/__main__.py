@@ -7,7 +7,7 @@ import importlib
 import shutil
 import sys
 
-AREAS = ["directory", "referrals", "webhooks", "load"]
+AREAS = ["directory", "referrals", "webhooks", "audit", "load"]
 
 
 def main() -> int:
