@@ -13,6 +13,8 @@ def wrong_json_type(field, value) -> str | None:
         return "Must be true or false."
     if isinstance(field, serializers.CharField) and not isinstance(value, str):
         return "Must be a string."
+    if isinstance(field, serializers.CharField) and "\x00" in value:
+        return "Must not contain a NUL character."  # PostgreSQL text cannot hold one
     if isinstance(field, serializers.IntegerField) and (
         isinstance(value, bool) or not isinstance(value, int)
     ):

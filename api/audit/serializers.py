@@ -52,7 +52,10 @@ class StatsQuerySerializer(StrictFieldsMixin, serializers.Serializer):
 
     def validate(self, attrs):
         end = attrs.get("end") or timezone.now().date()
-        start = attrs.get("start") or end - timedelta(days=89)
+        try:
+            start = attrs.get("start") or end - timedelta(days=89)
+        except OverflowError:  # an end in the first days of year 1 (Schemathesis: a 500)
+            raise serializers.ValidationError({"end": ["Too early."]}) from None
         if start > end:
             raise serializers.ValidationError({"start": ["Must not be after end."]})
         if (end - start).days > 3660:

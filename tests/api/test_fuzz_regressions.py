@@ -18,3 +18,22 @@ def test_hsds_modified_after_with_any_offset_is_answered(client, value):
 def test_hsds_modified_after_impossible_date_is_a_400(client):
     response = client.get("/api/v1/hsds/organizations", {"modified_after": "2026-13-45T00:00:00Z"})
     assert assert_problem(response, 400)["errors"][0]["pointer"] == "/modified_after"
+
+
+def test_options_is_405_not_a_500(client):
+    assert_problem(client.options("/api/v1/referrals/?box=inbox"), 405)
+
+
+@pytest.mark.parametrize("url", ["/api/v1/organisations/?kind=a%00b", "/api/v1/services/?q=%00"])
+def test_a_nul_in_the_query_string_is_a_400(client, url):
+    assert_problem(client.get(url), 400)
+
+
+def test_a_nul_in_a_json_string_is_a_400_naming_the_field(client):
+    response = client.patch("/api/v1/organisations/me", {"region": "Lis\x00boa"}, format="json")
+    assert assert_problem(response, 400)["errors"][0]["pointer"] == "/region"
+
+
+def test_stats_ending_in_year_one_is_a_400(client):
+    response = client.get("/api/v1/stats/referrals?end=0001-01-03")
+    assert assert_problem(response, 400)["errors"][0]["pointer"] == "/end"
