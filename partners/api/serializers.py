@@ -406,10 +406,12 @@ class CommaListField(serializers.ListField):
     """A list that may also arrive as repeated query parameters or one comma-separated one."""
 
     def to_internal_value(self, data):
+        # Empty items are kept, so the child refuses them: a filter must not vanish silently
+        # (Schemathesis: `"taxonomy": [""]` searched everything).
         if isinstance(data, str):
-            data = [item for item in data.split(",") if item]
+            data = data.split(",")
         elif isinstance(data, list) and all(isinstance(item, str) for item in data):
-            data = [part for item in data for part in item.split(",") if part]
+            data = [part for item in data for part in item.split(",")]
         return super().to_internal_value(data)
 
 

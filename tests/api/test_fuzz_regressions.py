@@ -37,3 +37,8 @@ def test_a_nul_in_a_json_string_is_a_400_naming_the_field(client):
 def test_stats_ending_in_year_one_is_a_400(client):
     response = client.get("/api/v1/stats/referrals?end=0001-01-03")
     assert assert_problem(response, 400)["errors"][0]["pointer"] == "/end"
+
+
+def test_an_empty_taxonomy_code_is_refused_not_dropped(client):
+    response = client.post("/api/v1/services/search", {"taxonomy": [""]}, format="json")
+    assert assert_problem(response, 400)["errors"][0]["pointer"].startswith("/taxonomy")
