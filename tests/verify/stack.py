@@ -168,6 +168,9 @@ def celery_worker(env: dict):
             "WARNING",
             "--concurrency",
             "1",
+            # The default queue (jobs) and webhook deliveries, as `make run` serves both.
+            "-Q",
+            "celery,webhooks",
             "--without-mingle",
             "--without-gossip",
         ],
