@@ -15,8 +15,11 @@ class InsufficientScope(exceptions.PermissionDenied):
         )
 
 
-def scopes_for(view, method: str) -> list[str]:
-    required = getattr(view, "required_scopes", None) or {}
+def scopes_for(view, method: str) -> list[str] | None:
+    """The scopes an operation needs; None when the view declares none for it."""
+    required = getattr(view, "required_scopes", None)
+    if required is None:
+        return None
     if isinstance(required, (list, tuple)):
         return list(required)
     action = getattr(view, "action", None)
@@ -27,7 +30,8 @@ def scopes_for(view, method: str) -> list[str]:
     # reveal, scope-free, whether an object exists).
     if method == "HEAD":
         method = "GET"
-    return list(required.get(method, ()))
+    scopes = required.get(method)
+    return None if scopes is None else list(scopes)
 
 
 class HasScopes(BasePermission):
@@ -35,6 +39,9 @@ class HasScopes(BasePermission):
         if request.user is None or request.auth is None:
             raise exceptions.NotAuthenticated("An OAuth 2.0 bearer token is required.")
         needed = scopes_for(view, request.method)
+        if needed is None:
+            # Fail closed: an operation someone forgot to declare is refused, not open.
+            raise exceptions.PermissionDenied("This operation declares no scope; it is refused.")
         granted = set(request.auth.scope.split())
         missing = set(needed) - granted
         if missing:

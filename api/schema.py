@@ -59,7 +59,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         }
 
     def get_security_requirement(self, auto_schema):
-        return {self.name: scopes_for(auto_schema.view, auto_schema.method)}
+        return {self.name: scopes_for(auto_schema.view, auto_schema.method) or []}
 
 
 def only_public_api(endpoints, **kwargs):

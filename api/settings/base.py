@@ -204,7 +204,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "SORT_OPERATIONS": False,
+    "SORT_OPERATIONS": True,
     "ENUM_NAME_OVERRIDES": {
         "OrganisationKindEnum": "partners.models.OrganisationKind",
         "AcceptingReferralsEnum": "partners.models.AcceptingReferrals",

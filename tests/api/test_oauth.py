@@ -234,6 +234,15 @@ def test_head_needs_the_scopes_of_get(http, make_organisation, make_application)
 
 
 @pytest.mark.urls("tests.api.urls")
+def test_an_operation_without_declared_scopes_is_refused(http, clinic):
+    token = obtain_token(http, clinic)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    assert http.get("/api/v1/_undeclared", **auth).status_code == 200
+    body = assert_problem(http.delete("/api/v1/_undeclared", **auth), 403)
+    assert "declares no scope" in body["detail"]
+
+
+@pytest.mark.urls("tests.api.urls")
 def test_scopes_are_per_token_not_per_application(http, clinic):
     """A token asked for with fewer scopes is limited to those, whatever the application has."""
     token = obtain_token(http, clinic, scope="directory:read")

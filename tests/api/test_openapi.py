@@ -167,9 +167,9 @@ def test_security_lists_exactly_the_scopes_each_view_enforces(schema):
         required = view_class.required_scopes
         key = getattr(view, "action", None) or method.upper()
         if isinstance(required, dict) and key not in required:
-            # A forgotten key silently means "no scope needed": make every one explicit.
+            # A forgotten key is refused at run time (fail closed): make every one explicit.
             problems.append(f"{where}: {view_class.__name__}.required_scopes has no {key!r}")
-        enforced = scopes_for(view, method)
+        enforced = scopes_for(view, method) or []
         if sorted(published) != sorted(enforced):
             problems.append(f"{where}: publishes {published}, enforces {enforced}")
         if not set(published) <= set(settings.SCOPES):

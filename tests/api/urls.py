@@ -36,6 +36,18 @@ class ProbeView(APIView):
         return Response(serializer.validated_data, status=201)
 
 
+class UndeclaredView(APIView):
+    """Declares GET but not DELETE: DELETE must be refused, not open."""
+
+    required_scopes = {"GET": []}
+
+    def get(self, request):
+        return Response({"ok": True})
+
+    def delete(self, request):
+        return Response(status=204)
+
+
 class BoomView(APIView):
     required_scopes: list[str] = []
 
@@ -85,6 +97,7 @@ def plain_raises(request, kind):
 urlpatterns = [
     path("api/v1/_probe", ProbeView.as_view()),
     path("api/v1/_boom", BoomView.as_view()),
+    path("api/v1/_undeclared", UndeclaredView.as_view()),
     path("api/v1/_organisations", ProbeListView.as_view()),
     path("api/v1/_domain/<str:kind>", DomainErrorView.as_view()),
     path("_plain_boom", plain_boom),
