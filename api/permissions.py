@@ -26,6 +26,9 @@ def scopes_for(view, method: str) -> list[str] | None:
     if action and action in required:
         return list(required[action])
     method = method.upper()
+    if method == "OPTIONS":
+        # Answered 405 for every view (no metadata class): it reveals nothing.
+        return []
     # Django answers HEAD with the GET handler, so HEAD needs what GET needs (else HEAD would
     # reveal, scope-free, whether an object exists).
     if method == "HEAD":
