@@ -32,8 +32,12 @@ def object_id_from(kwargs: dict) -> str:
     return ""
 
 
+def view_class_of(match):
+    return getattr(match.func, "cls", None) or getattr(match.func, "view_class", None)
+
+
 def object_type_from(match) -> str:
-    view_class = getattr(match.func, "cls", None) or getattr(match.func, "view_class", None)
+    view_class = view_class_of(match)
     queryset = getattr(view_class, "queryset", None)
     if queryset is not None:
         return queryset.model._meta.model_name
@@ -91,7 +95,11 @@ class AuditMiddleware:
             found = denied_object(match)
             if found is not None:
                 denied = {"object_type": found[0], "object_id": found[1]}
-        if denied is None and not (request.method in WRITE_METHODS or status in (401, 403)):
+        # A POST that only reads (a search kept out of URLs) says so with `audit_as_read`.
+        writes = request.method in WRITE_METHODS and not (
+            match and getattr(view_class_of(match), "audit_as_read", False)
+        )
+        if denied is None and not (writes or status in (401, 403)):
             return
         application = getattr(request, "application", None)
         if application is None and request.path.startswith("/oauth/"):

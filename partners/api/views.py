@@ -437,6 +437,8 @@ class ServiceListView(APIView):
 
 class ServiceSearchView(APIView):
     required_scopes = READ
+    # POST only to keep what a person needs out of URLs and access logs; it writes nothing.
+    audit_as_read = True
 
     @extend_schema(
         tags=["services"],

@@ -33,6 +33,12 @@ def test_reads_are_not_recorded(client):
     assert entries() == []
 
 
+def test_a_search_sent_as_post_is_a_read_and_not_recorded(client):
+    response = client.post("/api/v1/services/search", {"walk_in": True}, format="json")
+    assert response.status_code == 200
+    assert entries() == []
+
+
 def test_missing_token_is_recorded(anonymous):
     assert anonymous.get("/api/v1/me").status_code == 401
     (entry,) = entries()
