@@ -3,9 +3,11 @@
 
 import secrets
 from datetime import timedelta
+from urllib.parse import quote, urlencode
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 from rest_framework.test import APIClient
@@ -27,6 +29,34 @@ def issue_token(application, scopes=None, expires_in=900) -> str:
         expires=timezone.now() + timedelta(seconds=expires_in),
     )
     return raw
+
+
+def database_url() -> str:
+    """The test database as a URL for a subprocess (a Celery worker). Host and port go in the
+    query string, so a socket directory (the embedded server's) survives as well as an address."""
+    params = connection.get_connection_params()
+    user = quote(params.get("user") or "postgres")
+    password = quote(params.get("password") or "")
+    query = urlencode(
+        {"host": params.get("host") or "127.0.0.1", "port": params.get("port") or 5432}
+    )
+    return f"postgresql://{user}:{password}@/{quote(params['dbname'])}?{query}"
+
+
+def pg_dump_args() -> tuple[list[str], dict]:
+    """Connection arguments and environment for pg_dump against the test database."""
+    params = connection.get_connection_params()
+    args = [
+        "-h",
+        params.get("host") or "127.0.0.1",
+        "-p",
+        str(params.get("port") or 5432),
+        "-U",
+        params.get("user") or "postgres",
+        "-d",
+        params["dbname"],
+    ]
+    return args, {"PGPASSWORD": params.get("password") or ""}
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 from oauthlib.oauth2 import BackendApplicationClient
@@ -21,7 +20,7 @@ from tests.api.helpers import (
     pgserver_bin,
     token_request,
 )
-from tests.conftest import ALL_SCOPES, issue_token
+from tests.conftest import ALL_SCOPES, issue_token, pg_dump_args
 
 AccessToken = get_access_token_model()
 
@@ -472,22 +471,10 @@ def test_database_dump_holds_no_usable_token_or_secret(http, make_organisation, 
     application = make_application(make_organisation("Clínica Aberta"), scopes=ALL_SCOPES)
     token = obtain_token(http, application)
     pg_dump = pgserver_bin("pg_dump")
-    params = connection.get_connection_params()
+    args, env = pg_dump_args()
     dump = subprocess.run(
-        [
-            str(pg_dump),
-            "--data-only",
-            "--no-owner",
-            "-h",
-            params.get("host") or "127.0.0.1",
-            "-p",
-            str(params.get("port") or 5432),
-            "-U",
-            params["user"],
-            "-d",
-            params["dbname"],
-        ],
-        env={"PGPASSWORD": params.get("password") or "", "PATH": "/usr/bin:/bin"},
+        [str(pg_dump), "--data-only", "--no-owner", *args],
+        env={**env, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         check=True,

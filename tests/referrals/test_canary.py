@@ -8,10 +8,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from api.logging import JSONFormatter
 from partners.models import Partnership, Service
+from tests.conftest import pg_dump_args
 from tests.referrals.conftest import act, ensure_taxonomy, referral_payload
 
 # The pg_dump that ships in the pgserver wheel (found without importing pgserver, whose import
@@ -20,22 +20,9 @@ PG_DUMP = Path(importlib.util.find_spec("pgserver").origin).parent / "pginstall"
 
 
 def pg_dump() -> str:
-    settings = connection.settings_dict
+    args, env = pg_dump_args()
     result = subprocess.run(
-        [
-            str(PG_DUMP),
-            "--no-owner",
-            "-h",
-            settings["HOST"] or "127.0.0.1",
-            "-p",
-            str(settings["PORT"] or 5432),
-            "-U",
-            settings["USER"] or "postgres",
-            settings["NAME"],
-        ],
-        capture_output=True,
-        check=True,
-        env={"PGPASSWORD": settings["PASSWORD"] or ""},
+        [str(PG_DUMP), "--no-owner", *args], capture_output=True, check=True, env=env
     )
     return result.stdout.decode()
 

@@ -4,11 +4,11 @@ worker process on the test database."""
 import subprocess
 
 import pytest
-from django.db import connection
 
 from api.celery import app as celery_app
 from api.webhooks import services
 from tests.api.webhooks.processes import Broker, start_worker, wait_ready
+from tests.conftest import database_url
 
 
 @pytest.fixture
@@ -33,11 +33,7 @@ def broker(monkeypatch):
 @pytest.fixture
 def worker(broker, transactional_db, tmp_path):
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
-    database = connection.settings_dict
-    database_url = (
-        f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-    )
-    process = start_worker(broker.url, database_url, log=log)
+    process = start_worker(broker.url, database_url(), log=log)
     wait_ready(process, tmp_path / "worker.log")
     yield process
     process.terminate()
