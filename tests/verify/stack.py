@@ -5,7 +5,6 @@ broker, gunicorn with 2 workers and a Celery worker, seeded with the demo networ
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -14,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from tests.api.webhooks.processes import redis_server_binary
 from tests.bench.harness import PYTHON, ROOT, free_port, get_token
 
 SETTINGS = "api.settings.verify"
@@ -100,9 +100,7 @@ def stop(process: subprocess.Popen) -> None:
 def redis_server():
     """A redis-server of our own on a free port (the machine's Redis is never touched), with no
     persistence: it is a broker for one run."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is missing: apt-get install -y redis-server")
+    binary = redis_server_binary()
     port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],

