@@ -57,6 +57,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "api.urls"
+# A path that is not a route is a 404 problem, never an HTML redirect (a POST cannot follow
+# one anyway); the documented paths are the only spellings.
+APPEND_SLASH = False
 CSRF_FAILURE_VIEW = "api.errors.csrf_failure"
 WSGI_APPLICATION = "api.wsgi.application"
 

@@ -84,6 +84,11 @@ def test_method_not_allowed_is_405_with_allow(http, writer):
     assert "GET" in response["Allow"]
 
 
+def test_a_path_without_its_trailing_slash_is_a_404_problem_not_a_redirect(http):
+    response = http.post("/oauth/token", {"grant_type": "client_credentials"})
+    assert_problem(response, 404)
+
+
 def test_method_not_allowed_outside_drf_is_a_problem(http):
     response = http.get("/oauth/revoke_token/")
     assert_problem(response, 405)
