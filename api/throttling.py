@@ -8,7 +8,6 @@ from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.db import connection
-from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 _UPSERT = """
@@ -18,31 +17,43 @@ RETURNING count
 """
 
 
+APPLICATION_SCOPE = "application"
+
+
 def parse_rate(rate: str) -> tuple[int, int]:
     count, period = rate.split("/")
     seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
     return int(count), seconds
 
 
-def hit(key: str, limit: int, window: int) -> tuple[int, int, int]:
-    """Count one request; return (limit, remaining, seconds until the window resets)."""
+def window_start(window: int) -> tuple[int, int]:
+    """The start of the current window (epoch seconds) and the seconds until it resets."""
     now = int(time.time())
     start = now - now % window
+    return start, start + window - now
+
+
+def hit(key: str, limit: int, window: int) -> tuple[int, int, int]:
+    """Count one request; return (limit, remaining, seconds until the window resets)."""
+    start, reset = window_start(window)
     with connection.cursor() as cursor:
         cursor.execute(_UPSERT, [key, start])
         count = cursor.fetchone()[0]
-    return limit, limit - count, start + window - now
+    return limit, limit - count, reset
 
 
 class ApplicationRateThrottle(BaseThrottle):
-    scope = "application"
+    """The count itself is taken by BearerTokenAuthentication in its token look-up (one round
+    trip); this turns it into a 429 and the RateLimit headers."""
+
+    scope = APPLICATION_SCOPE
 
     def allow_request(self, request, view):
-        application = getattr(request.auth, "application_id", None)
-        if application is None:
+        counted = getattr(request._request, "ratelimit_count", None)
+        if counted is None:
             return True
-        limit, window = parse_rate(api_settings.DEFAULT_THROTTLE_RATES[self.scope])
-        limit, remaining, reset = hit(f"app:{application}", limit, window)
+        limit, window, count, reset = counted
+        remaining = limit - count
         request._request.ratelimit = (self.scope, limit, max(remaining, 0), reset, window)
         self._wait = reset
         return remaining >= 0

@@ -223,10 +223,11 @@ def test_detail_query_count_is_constant(client, directory, make_service, django_
         Schedule(location=location, weekday=day, opens_at="09:00", closes_at="17:00")
         for day in range(2, 8)
     )
-    # Token, rate limit, service with organisation and capacity, locations, schedules, terms.
-    with django_assert_num_queries(6):
+    # Token with its rate-limit count, service with organisation and capacity, locations,
+    # schedules, terms.
+    with django_assert_num_queries(5):
         client.get(f"/api/v1/hsds/services/{service.pk}")
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         client.get("/api/v1/hsds/services", {"per_page": 100})
 
 

@@ -125,5 +125,5 @@ def test_needs_referrals_read(api_client_for, organisation):
 @pytest.mark.parametrize("count", [5, 15])
 def test_query_count_is_constant(client, parties, count, django_assert_num_queries):
     many(parties, count)
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(9):
         assert client.get(URL).status_code == 200
