@@ -81,3 +81,26 @@ class StrictFieldsMixin:
                 if wrong:
                     raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
+
+
+class FieldsBoundOnce:
+    """For input serializers on hot paths (search filters, a new referral): DRF deep-copies
+    every declared field for every instance, which cost about a millisecond a request here.
+    These bind one set of fields per class and reuse it. That is sound because validation keeps
+    no state on the fields and looks `validate_*` up on `self`; what fields do read from their
+    root, `partial` and `context`, is checked: a partial or contextual use gets its own copy."""
+
+    @property
+    def fields(self):
+        root = self.root
+        if root.partial or root._context:
+            own = self.__dict__.get("_own_fields")
+            if own is None:
+                own = self.__dict__["_own_fields"] = serializers.Serializer.fields.func(self)
+            return own
+        cls = type(self)
+        shared = cls.__dict__.get("_shared_fields")
+        if shared is None:
+            shared = serializers.Serializer.fields.func(self)
+            cls._shared_fields = shared
+        return shared

@@ -8,7 +8,7 @@ from datetime import UTC
 
 from rest_framework import serializers
 
-from api.serializers import StrictFieldsMixin
+from api.serializers import FieldsBoundOnce, StrictFieldsMixin
 from partners.api.serializers import LanguageTagField
 from partners.models import DataCategory
 from referrals.models import (
@@ -27,7 +27,7 @@ CHANNELS = ("phone_call", "sms", "signal", "whatsapp", "email")
 # --- Input -----------------------------------------------------------------------------------
 
 
-class ReferralPersonSerializer(StrictFieldsMixin, serializers.Serializer):
+class ReferralPersonSerializer(StrictFieldsMixin, FieldsBoundOnce, serializers.Serializer):
     name = serializers.CharField(
         max_length=80, help_text="The pseudonym or first name the person chose."
     )
@@ -39,7 +39,7 @@ class ReferralPersonSerializer(StrictFieldsMixin, serializers.Serializer):
     interpreter_needed = serializers.BooleanField(required=False)
 
 
-class ReferralSafeContactSerializer(StrictFieldsMixin, serializers.Serializer):
+class ReferralSafeContactSerializer(StrictFieldsMixin, FieldsBoundOnce, serializers.Serializer):
     do_not_contact = serializers.BooleanField(
         help_text="The person will come in themselves: do not reach out at all."
     )
@@ -67,7 +67,7 @@ class ReferralSafeContactSerializer(StrictFieldsMixin, serializers.Serializer):
         return attrs
 
 
-class ReferralContactSerializer(StrictFieldsMixin, serializers.Serializer):
+class ReferralContactSerializer(StrictFieldsMixin, FieldsBoundOnce, serializers.Serializer):
     phone = serializers.CharField(max_length=40, required=False)
     email = serializers.EmailField(max_length=254, required=False)
     handle = serializers.CharField(
@@ -80,7 +80,7 @@ class ReferralContactSerializer(StrictFieldsMixin, serializers.Serializer):
         return attrs
 
 
-class ReferralConsentSerializer(StrictFieldsMixin, serializers.Serializer):
+class ReferralConsentSerializer(StrictFieldsMixin, FieldsBoundOnce, serializers.Serializer):
     consented = serializers.BooleanField()
     method = serializers.ChoiceField(choices=ConsentMethod.choices)
     language = LanguageTagField(help_text="The language the consent was explained in.")
@@ -102,7 +102,7 @@ class ReferralConsentSerializer(StrictFieldsMixin, serializers.Serializer):
     )
 
 
-class ReferralCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+class ReferralCreateSerializer(StrictFieldsMixin, FieldsBoundOnce, serializers.Serializer):
     receiver = serializers.UUIDField()
     service = serializers.UUIDField(help_text="A service of the receiving organisation.")
     urgency = serializers.ChoiceField(choices=Urgency.choices)
