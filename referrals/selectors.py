@@ -1,12 +1,14 @@
 """Reads of referrals. Every read takes the caller's organisation: a referral the caller is not a
 party to is indistinguishable from one that does not exist."""
 
+import functools
 import uuid
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
-from partners.models import Organisation
+from partners.models import Organisation, Partnership, PartnershipStatus, Service
 from referrals import crypto
 from referrals.errors import ConsentExpired, ConsentRevoked, ReferralNotFound
 from referrals.models import (
@@ -35,6 +37,54 @@ SUMMARY_COLUMNS = (
     "updated",
     "closed",
 )
+
+
+@functools.cache
+def _receiving_sql() -> str:
+    """Built from the models' fields once; see receiving_service_and_partnership."""
+    columns = ", ".join(
+        f'{alias}."{field.attname}"'
+        for alias, model in (("s", Service), ("o", Organisation), ("p", Partnership))
+        for field in model._meta.concrete_fields
+    )
+    # Only model metadata is interpolated; the ids are bound parameters.
+    return f"""
+SELECT {columns}
+FROM "{Service._meta.db_table}" s
+JOIN "{Organisation._meta.db_table}" o ON o.id = s.organisation_id AND NOT o.suspended
+LEFT JOIN "{Partnership._meta.db_table}" p ON p.status = %(active)s AND (
+    (p.proposer_id = %(sender)s AND p.partner_id = o.id)
+    OR (p.proposer_id = o.id AND p.partner_id = %(sender)s))
+WHERE s.id = %(service)s AND s.organisation_id = %(receiver)s AND s.organisation_id <> %(sender)s
+LIMIT 1"""  # noqa: S608
+
+
+def receiving_service_and_partnership(
+    *, sender_id, receiver_id, service_id
+) -> tuple[Service | None, Partnership | None]:
+    """The service a new referral goes to, with its (not suspended) organisation, and the active
+    partnership between that organisation and the sender: one round trip on every referral
+    created. (None, None) when the service is not one the sender may refer to."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _receiving_sql(),
+            {
+                "active": PartnershipStatus.ACTIVE,
+                "sender": sender_id,
+                "receiver": receiver_id,
+                "service": service_id,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    values = iter(row)
+    service, organisation, partnership = (
+        model.from_db("default", None, [next(values) for _ in model._meta.concrete_fields])
+        for model in (Service, Organisation, Partnership)
+    )
+    service.organisation = organisation
+    return service, partnership if partnership.pk is not None else None
 
 
 def referral_not_found() -> ReferralNotFound:

@@ -16,11 +16,10 @@ from api.events import emit
 from partners.models import (
     Organisation,
     Partnership,
-    Service,
     ServiceStatus,
     TaxonomyTerm,
 )
-from partners.selectors import known_taxonomy_codes, partnership_active_between
+from partners.selectors import known_taxonomy_codes
 from referrals import crypto
 from referrals.errors import (
     CategoryNotAllowed,
@@ -44,7 +43,12 @@ from referrals.models import (
     TimelineKind,
     Urgency,
 )
-from referrals.selectors import data_key, ensure_personal_data, referral_for_party
+from referrals.selectors import (
+    data_key,
+    ensure_personal_data,
+    receiving_service_and_partnership,
+    referral_for_party,
+)
 
 # No 0/O, 1/I/L: a person reads the code aloud or copies it from a scrap of paper.
 CLAIM_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -136,10 +140,8 @@ def _field_error(pointer: str, detail: str, message: str | None = None) -> Inval
     return InvalidInput(message or detail, errors=[{"pointer": pointer, "detail": detail}])
 
 
-def _partnership_for(sender: Organisation, receiver: Organisation) -> Partnership:
-    partnership = partnership_active_between(sender, receiver)
-    if partnership is not None:
-        return partnership
+def _partnership_refused(sender: Organisation, receiver: Organisation) -> PartnershipRequired:
+    """Why there is no active partnership, for the problem the sender gets."""
     latest = (
         Partnership.objects.filter(proposer__in=[sender, receiver], partner__in=[sender, receiver])
         .order_by("-updated")
@@ -147,12 +149,12 @@ def _partnership_for(sender: Organisation, receiver: Organisation) -> Partnershi
         .first()
     )
     if latest is None:
-        raise PartnershipRequired(
+        return PartnershipRequired(
             "There is no partnership between your organisation and the receiving organisation: "
             "referrals flow only inside an active partnership.",
             rule="partnership_exists",
         )
-    raise PartnershipRequired(
+    return PartnershipRequired(
         f"The partnership with the receiving organisation is {latest}, not active: referrals "
         "flow only inside an active partnership.",
         rule="partnership_active",
@@ -197,24 +199,15 @@ def _validate_consent(
     return expires_at
 
 
-def _receiving_service(*, sender: Organisation, receiver_id, service_id) -> Service:
-    """The service with its organisation in one query; the second query, to say which of
-    the two ids is wrong, runs only on the error path."""
-    service = (
-        Service.objects.select_related("organisation")
-        .filter(pk=service_id, organisation_id=receiver_id, organisation__suspended=False)
-        .exclude(organisation_id=sender.pk)
-        .first()
-    )
-    if service is not None:
-        return service
+def _service_refused(*, sender: Organisation, receiver_id) -> InvalidInput:
+    """Which of the two ids is wrong, for the problem the sender gets."""
     receiver_ok = (
         receiver_id != sender.pk
         and Organisation.objects.filter(pk=receiver_id, suspended=False).exists()
     )
     if not receiver_ok:
-        raise _field_error("/receiver", "No organisation you can refer to has this id.")
-    raise _field_error("/service", "The receiving organisation has no service with this id.")
+        return _field_error("/receiver", "No organisation you can refer to has this id.")
+    return _field_error("/service", "The receiving organisation has no service with this id.")
 
 
 # Referral, consent, data key, ciphertexts and the first timeline entry in ONE statement: the
@@ -300,13 +293,16 @@ def _insert(referral: Referral, *, kid: str, wrapped: bytes, fields, ciphertexts
 def referral_create(*, sender: Organisation, data: dict) -> Referral:
     """Create a referral from validated input (see ReferralCreateSerializer)."""
     now = timezone.now()
-    service = _receiving_service(
-        sender=sender, receiver_id=data["receiver"], service_id=data["service"]
+    service, partnership = receiving_service_and_partnership(
+        sender_id=sender.pk, receiver_id=data["receiver"], service_id=data["service"]
     )
+    if service is None:
+        raise _service_refused(sender=sender, receiver_id=data["receiver"])
     receiver = service.organisation
     if service.status != ServiceStatus.ACTIVE:
         raise _field_error("/service", "This service is not active.")
-    partnership = _partnership_for(sender, receiver)
+    if partnership is None:
+        raise _partnership_refused(sender, receiver)
     consent = data["consent"]
     expires_at = _validate_consent(
         consent=consent, receiver=receiver, partnership=partnership, now=now
