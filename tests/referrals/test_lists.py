@@ -116,6 +116,34 @@ def test_query_count_is_constant_in_page_size(create_referral, receiver, django_
         assert len(response.json()["results"]) == limit
 
 
+def test_inbox_summaries_built_in_sql_match_the_serializer(create_referral, sender_org, receiver):
+    """The inbox page is rendered by PostgreSQL; it must say exactly what the documented
+    serializer says, down to timestamps without microseconds and names that need escaping."""
+    from rest_framework import serializers
+
+    from referrals.api.serializers import ReferralSummarySerializer
+
+    sender_org.name = 'Coletivo «Lua» "Nova" \\ 🌙'
+    sender_org.save()
+    first = create_referral()["id"]
+    second = create_referral()["id"]
+    act(receiver, first, "receive")
+    on_the_second = timezone.now().replace(microsecond=0) + timedelta(days=2)
+    closed = timezone.now().replace(microsecond=123456)
+    Referral.objects.filter(pk=first).update(closed=closed, respond_by=on_the_second)
+    page = receiver.get("/api/v1/referrals/?box=inbox")
+    assert page["Content-Type"] == "application/json"
+    expected = [
+        serializers.Serializer.to_representation(ReferralSummarySerializer(), referral)
+        for referral in Referral.objects.select_related("sender", "receiver").order_by(
+            "-created", "-id"
+        )
+    ]
+    assert [item["id"] for item in expected] == [second, first]
+    assert "." not in expected[1]["respond_by"] and "." in expected[1]["closed"]
+    assert page.json()["results"] == expected
+
+
 def test_fast_summary_rendering_matches_the_generic_one(create_referral, receiver):
     from rest_framework import serializers
 
