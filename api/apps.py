@@ -10,6 +10,11 @@ class ApiConfig(AppConfig):
         # Celery (autodiscovery only looks at api.tasks).
         from api.events import on_event_committed
         from api.webhooks import tasks  # noqa: F401
+        from api.webhooks.models import WebhookEndpoint
         from api.webhooks.services import on_events_committed
 
-        on_event_committed(on_events_committed)
+        on_event_committed(
+            on_events_committed,
+            wanted=f"EXISTS (SELECT 1 FROM {WebhookEndpoint._meta.db_table} w "  # noqa: S608
+            "WHERE w.organisation_id = e.organisation_id)",
+        )
