@@ -44,6 +44,14 @@ RETURNING id
 """
 
 
+# Keep the answer for replays (in the claim's transaction, so both commit or neither does).
+_ANSWER = """
+UPDATE api_idempotencykey
+SET response_status = %s, response_body = %s::jsonb, response_headers = %s::jsonb
+WHERE id = %s
+"""
+
+
 class IdempotencyKeyReused(Unprocessable):
     code = "idempotency-key-reused"
 
@@ -98,13 +106,13 @@ def idempotent(handler):
                 # Not a success: do not keep the key, so the client's retry runs for real.
                 transaction.set_rollback(True)
                 return response
-            body = json.loads(JSONRenderer().render(response.data)) if response.data else None
+            body = JSONRenderer().render(response.data).decode() if response.data else None
             headers = {h: response[h] for h in REPLAYED_HEADERS if h in response}
-            IdempotencyKey.objects.filter(pk=claimed[0]).update(
-                response_status=response.status_code,
-                response_body=body,
-                response_headers=headers,
-            )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _ANSWER,
+                    [response.status_code, body, json.dumps(headers), claimed[0]],
+                )
         return response
 
     return wrapper
