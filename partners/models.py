@@ -245,15 +245,6 @@ class Location(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
-        indexes = [
-            # The bounding-box prefilter of the distance search (no PostGIS here). Covering,
-            # so the prefilter and the distances are an index-only scan.
-            models.Index(
-                fields=["latitude", "longitude"],
-                name="location_lat_lon_covering",
-                include=["service", "confidential"],
-            ),
-        ]
 
     def __str__(self):
         return self.name or str(self.id)
@@ -340,3 +331,83 @@ class CapacityHistory(models.Model):
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "capacity history"
+
+
+SEARCH_ENTRY_FILTERS = (
+    "confidential",
+    "taxonomy_codes",
+    "language_keys",
+    "cost",
+    "organisation_kind",
+    *SAFEGUARDS,
+    "accepting_referrals",
+    "available",
+    "valid_until",
+)
+SEARCHABLE = models.Q(status=ServiceStatus.ACTIVE, organisation_suspended=False)
+
+
+class SearchEntry(models.Model):
+    """What the search filters on, copied from a service, its organisation and capacity: one
+    row per location (for the distance search) and one without a location (for the listing).
+    So a search is one index-only scan instead of a lookup of every candidate in four tables.
+    Written only by the database's triggers (migration 0005), whatever path wrote the source
+    rows; never edit it from Python."""
+
+    id = models.BigAutoField(primary_key=True)
+    service_id = models.UUIDField(db_index=True)
+    location_id = models.UUIDField(null=True)
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=ServiceStatus.choices)
+    organisation_suspended = models.BooleanField()
+    organisation_kind = models.CharField(max_length=32, choices=OrganisationKind.choices)
+    taxonomy_codes = ArrayField(models.CharField(max_length=60))
+    language_keys = ArrayField(
+        models.TextField(),
+        help_text="Each language tag lower-cased, with every shorter prefix ending before a "
+        "hyphen (pt-br-x → pt, pt-br, pt-br-x): a search for `pt` also finds `pt-BR`.",
+    )
+    cost = models.CharField(max_length=16, choices=Cost.choices)
+    no_id_required = models.BooleanField()
+    no_immigration_status_questions = models.BooleanField()
+    anonymous_access = models.BooleanField()
+    walk_in = models.BooleanField()
+    sex_worker_friendly = models.BooleanField()
+    trans_friendly = models.BooleanField()
+    # NULL when the service has no capacity row: the same as the search's outer join.
+    accepting_referrals = models.CharField(  # noqa: DJ001
+        max_length=24, choices=AcceptingReferrals.choices, null=True
+    )
+    available = models.PositiveIntegerField(null=True)
+    valid_until = models.DateTimeField(null=True)
+    latitude = models.FloatField(null=True)
+    longitude = models.FloatField(null=True)
+    confidential = models.BooleanField()
+
+    class Meta:
+        indexes = [
+            # The distance search: the bounding box, every filter included (index-only).
+            models.Index(
+                fields=["latitude", "longitude"],
+                name="searchentry_near",
+                include=("service_id", *SEARCH_ENTRY_FILTERS),
+                condition=SEARCHABLE & models.Q(location_id__isnull=False),
+            ),
+            # The listing: services in name order, every filter included (index-only).
+            models.Index(
+                fields=["name", "service_id"],
+                name="searchentry_listing",
+                include=SEARCH_ENTRY_FILTERS,
+                condition=SEARCHABLE & models.Q(location_id__isnull=True),
+            ),
+            GinIndex(
+                fields=["taxonomy_codes"],
+                name="searchentry_taxonomy_gin",
+                condition=SEARCHABLE & models.Q(location_id__isnull=True),
+            ),
+            GinIndex(
+                fields=["language_keys"],
+                name="searchentry_language_gin",
+                condition=SEARCHABLE & models.Q(location_id__isnull=True),
+            ),
+        ]

@@ -160,22 +160,22 @@ class SearchFilters:
     q: str | None = None
 
 
-def _haversine(lat: str, lon: str) -> str:
-    """Great-circle distance in km from (lat, lon) placeholders to the row's location `l`."""
+def _haversine(lat: str, lon: str, table: str = "l") -> str:
+    """Great-circle distance in km from (lat, lon) placeholders to the row of `table`."""
     return (
         f"2 * {EARTH_RADIUS_KM} * asin(least(1, sqrt("
-        f"power(sin(radians(l.latitude - {lat}) / 2), 2)"
-        f" + cos(radians({lat})) * cos(radians(l.latitude))"
-        f" * power(sin(radians(l.longitude - {lon}) / 2), 2))))"
+        f"power(sin(radians({table}.latitude - {lat}) / 2), 2)"
+        f" + cos(radians({lat})) * cos(radians({table}.latitude))"
+        f" * power(sin(radians({table}.longitude - {lon}) / 2), 2))))"
     )
 
 
 def _bounding_box(lat: float, lon: float, radius_km: float) -> tuple[str, dict]:
-    """A latitude/longitude box around the circle, so the location index narrows the rows
-    before the haversine runs on any of them."""
+    """A latitude/longitude box around the circle, so the index narrows the rows before the
+    haversine runs on any of them."""
     dlat = radius_km / KM_PER_DEGREE_LATITUDE
     params = {"lat_min": lat - dlat, "lat_max": lat + dlat}
-    sql = "l.latitude BETWEEN %(lat_min)s AND %(lat_max)s"
+    sql = "e.latitude BETWEEN %(lat_min)s AND %(lat_max)s"
     cos_lat = math.cos(math.radians(min(89.9, abs(lat) + dlat)))
     dlon = radius_km / (KM_PER_DEGREE_LATITUDE * cos_lat) if cos_lat > 0 else 360
     if dlon >= 180:
@@ -184,9 +184,9 @@ def _bounding_box(lat: float, lon: float, radius_km: float) -> tuple[str, dict]:
     if west < -180 or east > 180:
         # Across the antimeridian the longitude band wraps: two ranges.
         params.update(lon_a=(west + 540) % 360 - 180, lon_b=(east + 540) % 360 - 180)
-        return sql + " AND (l.longitude >= %(lon_a)s OR l.longitude <= %(lon_b)s)", params
+        return sql + " AND (e.longitude >= %(lon_a)s OR e.longitude <= %(lon_b)s)", params
     params.update(lon_min=west, lon_max=east)
-    return sql + " AND l.longitude BETWEEN %(lon_min)s AND %(lon_max)s", params
+    return sql + " AND e.longitude BETWEEN %(lon_min)s AND %(lon_max)s", params
 
 
 def _location_json(distance: str | None) -> str:
@@ -227,14 +227,14 @@ def service_search_sql(
 ) -> tuple[str, dict]:
     """The whole search as one SQL statement: each row is (sort key, id, the result as JSON).
 
-    Shaping each result in SQL keeps a page at one query whatever its size, and keeps
-    confidential addresses inside the database. No PostGIS: distances are haversine over
-    plain latitude/longitude columns, prefiltered by a bounding box on their index.
+    The filters run on partners_searchentry (a copy the triggers of migration 0005 keep), in
+    one index-only scan of its bounding-box or name index; only the page of services found is
+    then read and shaped in SQL. Shaping each result in SQL keeps a page at one query whatever
+    its size, and keeps confidential addresses inside the database. No PostGIS: distances are
+    haversine over plain latitude/longitude columns.
     """
     params: dict = {"caller": caller_id, "now": now, "limit": limit}
-    joins: list[str] = []
-    where = ["s.status = 'active'", "o.suspended = false"]
-    capacity_join = "LEFT JOIN partners_capacity c ON c.service_id = s.id"
+    where = ["e.status = 'active'", "e.organisation_suspended = false"]
     distance = None
 
     if filters.near is not None:
@@ -243,46 +243,41 @@ def service_search_sql(
         distance = _haversine("%(lat)s", "%(lon)s")
         box, box_params = _bounding_box(lat, lon, filters.radius_km)
         params.update(box_params)
-        # Only fixed SQL fragments are interpolated; every value is a bound parameter.
-        joins.append(
-            f"""JOIN (
-                SELECT l.service_id, min({distance}) AS distance_km,
-                       bool_or(l.confidential) AS any_confidential
-                FROM partners_location l
-                WHERE {box}
-                GROUP BY l.service_id
-            ) d ON d.service_id = s.id AND d.distance_km <= %(radius)s"""  # noqa: S608
-        )
+        where += ["e.location_id IS NOT NULL", box]
+    else:
+        where.append("e.location_id IS NULL")
     if filters.taxonomy:
         params["taxonomy"] = filters.taxonomy
-        where.append("s.taxonomy_codes && %(taxonomy)s::varchar[]")
+        where.append("e.taxonomy_codes && %(taxonomy)s::varchar[]")
     if filters.language:
-        # A request for `pt` also finds services that list `pt-BR`.
-        params.update(language=filters.language.lower(), language_prefix=filters.language.lower())
-        where.append(
-            "EXISTS (SELECT 1 FROM unnest(s.languages) AS t(tag) WHERE lower(t.tag) = "
-            "%(language)s OR lower(t.tag) LIKE %(language_prefix)s || '-%%')"
-        )
+        # A request for `pt` also finds services that list `pt-BR` (see language_keys).
+        params["language"] = filters.language.lower()
+        where.append("e.language_keys @> ARRAY[%(language)s::text]")
     if filters.accepting:
         params["accepting"] = filters.accepting
-        where.append("c.accepting_referrals = ANY(%(accepting)s)")
+        where.append("e.accepting_referrals = ANY(%(accepting)s::text[])")
     if filters.has_capacity is not None:
-        where.append("c.available > 0" if filters.has_capacity else "coalesce(c.available, 0) = 0")
+        where.append("e.available > 0" if filters.has_capacity else "coalesce(e.available, 0) = 0")
     if filters.fresh is not None:
-        stale = "(c.valid_until IS NOT NULL AND c.valid_until <= %(now)s)"
-        where.append(f"c.service_id IS NOT NULL AND NOT {stale}" if filters.fresh else stale)
+        stale = "(e.valid_until IS NOT NULL AND e.valid_until <= %(now)s)"
+        where.append(
+            f"e.accepting_referrals IS NOT NULL AND NOT {stale}" if filters.fresh else stale
+        )
     for name, value in sorted(filters.safeguards.items()):
-        where.append(f"s.{name} = %(sg_{name})s")
+        where.append(f"e.{name} = %(sg_{name})s")
         params[f"sg_{name}"] = value
     if filters.cost:
         params["cost"] = filters.cost
-        where.append("s.cost = ANY(%(cost)s)")
+        where.append("e.cost = ANY(%(cost)s::text[])")
     if filters.organisation_kind:
         params["kinds"] = filters.organisation_kind
-        where.append("o.kind = ANY(%(kinds)s)")
+        where.append("e.organisation_kind = ANY(%(kinds)s::text[])")
     if filters.q:
         params["q"] = filters.q
-        where.append(f"{SERVICE_DOCUMENT} @@ websearch_to_tsquery('simple'::regconfig, %(q)s)")
+        where.append(
+            f"e.service_id IN (SELECT s.id FROM partners_service s WHERE {SERVICE_DOCUMENT} "  # noqa: S608
+            "@@ websearch_to_tsquery('simple'::regconfig, %(q)s))"
+        )
     if filters.open_now is not None:
         # Opening hours are local: each location's clock is its own time zone. A schedule
         # whose closing time is not after its opening time runs past midnight.
@@ -290,37 +285,58 @@ def service_search_sql(
             SELECT 1 FROM partners_location lo
             JOIN partners_schedule sc ON sc.location_id = lo.id
             CROSS JOIN LATERAL (SELECT (%(now)s::timestamptz AT TIME ZONE lo.time_zone) AS t) lt
-            WHERE lo.service_id = s.id AND (
+            WHERE lo.service_id = e.service_id AND (
                 (sc.weekday = extract(isodow FROM lt.t) AND lt.t::time >= sc.opens_at
                  AND (lt.t::time < sc.closes_at OR sc.closes_at <= sc.opens_at))
                 OR (sc.closes_at <= sc.opens_at AND lt.t::time < sc.closes_at
                     AND sc.weekday = extract(isodow FROM lt.t - interval '1 day'))))"""
         where.append(open_sql if filters.open_now else f"NOT {open_sql}")
-    if filters.accepting or filters.has_capacity or filters.fresh:
-        capacity_join = "JOIN partners_capacity c ON c.service_id = s.id"
-
-    if distance:
-        sort_key = "d.distance_km"
-        service_distance = (
-            "CASE WHEN d.any_confidential AND r.id IS NULL THEN round(d.distance_km::numeric) "
-            "ELSE round(d.distance_km::numeric, 3) END"
-        )
-    else:
-        sort_key = "s.name"
-        service_distance = "NULL"
     if after is not None:
         params.update(after_key=after[0], after_id=after[1])
-        where.append(f"({sort_key}, s.id) > (%(after_key)s, %(after_id)s::uuid)")
 
     # Only fixed SQL fragments are interpolated; every value is a bound parameter.
+    if distance:
+        entry_distance = _haversine("%(lat)s", "%(lon)s", table="e")
+        after_sql = (
+            f" AND (min({entry_distance}), e.service_id) > (%(after_key)s, %(after_id)s::uuid)"
+            if after is not None
+            else ""
+        )
+        # Every location of a service in the box counts: the nearest gives the distance, and
+        # a confidential one rounds it to the kilometre for callers it is hidden from.
+        hits = f"""
+    SELECT e.service_id AS id, min({entry_distance}) AS sort_key,
+           bool_or(e.confidential) AS any_confidential
+    FROM partners_searchentry e
+    WHERE {" AND ".join(where)}
+    GROUP BY e.service_id
+    HAVING min({entry_distance}) <= %(radius)s{after_sql}
+    ORDER BY 2, 1
+    LIMIT %(limit)s"""  # noqa: S608
+        service_distance = (
+            "CASE WHEN h.any_confidential AND r.id IS NULL THEN round(h.sort_key::numeric) "
+            "ELSE round(h.sort_key::numeric, 3) END"
+        )
+    else:
+        if after is not None:
+            where.append("(e.name, e.service_id) > (%(after_key)s, %(after_id)s::uuid)")
+        hits = f"""
+    SELECT e.service_id AS id, e.name AS sort_key
+    FROM partners_searchentry e
+    WHERE {" AND ".join(where)}
+    ORDER BY e.name, e.service_id
+    LIMIT %(limit)s"""  # noqa: S608
+        service_distance = "NULL"
+
     sql = f"""
 WITH revealed AS MATERIALIZED (
     SELECT CASE WHEN p.proposer_id = %(caller)s THEN p.partner_id ELSE p.proposer_id END AS id
     FROM partners_partnership p
     WHERE p.status = 'active' AND (p.proposer_id = %(caller)s OR p.partner_id = %(caller)s)
     UNION SELECT %(caller)s::uuid
+), hits AS MATERIALIZED ({hits}
 )
-SELECT {sort_key} AS sort_key, s.id, json_build_object(
+SELECT h.sort_key, s.id, json_build_object(
     'id', s.id, 'name', s.name, 'description', s.description, 'status', s.status,
     'organisation', json_build_object('id', o.id, 'name', o.name, 'kind', o.kind,
                                       'verified', o.verified),
@@ -338,19 +354,17 @@ SELECT {sort_key} AS sort_key, s.id, json_build_object(
     'distance_km', {service_distance},
     'locations', locs.locations
 ) AS result
-FROM partners_service s
+FROM hits h
+JOIN partners_service s ON s.id = h.id
 JOIN partners_organisation o ON o.id = s.organisation_id
-{capacity_join}
-{" ".join(joins)}
+LEFT JOIN partners_capacity c ON c.service_id = s.id
 LEFT JOIN revealed r ON r.id = s.organisation_id
 CROSS JOIN LATERAL (
     SELECT coalesce(json_agg({_location_json(distance)} ORDER BY l.name, l.id), '[]'::json)
         AS locations
     FROM partners_location l WHERE l.service_id = s.id
 ) locs
-WHERE {" AND ".join(where)}
-ORDER BY {sort_key}, s.id
-LIMIT %(limit)s"""  # noqa: S608
+ORDER BY h.sort_key, s.id"""  # noqa: S608
     return sql, params
 
 

@@ -194,7 +194,8 @@ def seed() -> int:
             (Capacity, capacities),
             (CapacityHistory, history),
         ):
-            model.objects.bulk_create(rows, batch_size=5_000)
+            # Server-side binding allows at most 65,535 parameters a statement.
+            model.objects.bulk_create(rows, batch_size=2_000)
     with connection.cursor() as cursor:
         # Fresh statistics, and a visibility map so index-only scans need not visit the heap.
         cursor.execute("VACUUM ANALYZE")
