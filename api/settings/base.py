@@ -87,6 +87,9 @@ def database_from_env() -> dict:
             "PostgreSQL when it is unset, or point it at a PostgreSQL server."
         )
     config = dj_database_url.parse(url, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")))
+    # The stock backend plus a health check that reads the socket instead of a `SELECT 1` per
+    # request (see api/db/base.py).
+    config["ENGINE"] = "api.db"
     config["CONN_HEALTH_CHECKS"] = True
     config.setdefault("OPTIONS", {})
     # A query that hangs must not hold a worker: the API answers 503 instead (see errors.py).
