@@ -77,7 +77,11 @@ def _token_query() -> tuple[str, list, list, list]:
     # In model order: from_db fills the fields it is not given as deferred, in that order.
     wanted = {"id", "scope", "expires", "application_id"}
     token_fields = [f.attname for f in token_model._meta.concrete_fields if f.attname in wanted]
-    application_fields = [f.attname for f in application_model._meta.concrete_fields]
+    # What requests read of their application; any other field loads on first access.
+    wanted = {"id", "client_id", "name", "organisation_id"}
+    application_fields = [
+        f.attname for f in application_model._meta.concrete_fields if f.attname in wanted
+    ]
     organisation_fields = [f.attname for f in organisation_model._meta.concrete_fields]
     columns = ", ".join(
         [f't."{name}"' for name in token_fields]
