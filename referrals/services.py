@@ -289,9 +289,12 @@ def _insert(referral: Referral, *, kid: str, wrapped: bytes, fields, ciphertexts
     return inserted
 
 
-@transaction.atomic
 def referral_create(*, sender: Organisation, data: dict) -> Referral:
-    """Create a referral from validated input (see ReferralCreateSerializer)."""
+    """Create a referral from validated input (see ReferralCreateSerializer).
+
+    Every check that can refuse it runs before the transaction, which holds only the writes:
+    inside a caller's transaction (the Idempotency-Key's) it then needs no savepoint, two round
+    trips fewer on the busiest write."""
     now = timezone.now()
     service, partnership = receiving_service_and_partnership(
         sender_id=sender.pk, receiver_id=data["receiver"], service_id=data["service"]
@@ -365,14 +368,13 @@ def referral_create(*, sender: Organisation, data: dict) -> Referral:
     kid, wrapped = crypto.wrap(referral.pk, key)
     fields = [name for name in CREATE_FIELDS if name in data]
     ciphertexts = [crypto.encrypt_field(key, referral.pk, name, data[name]) for name in fields]
-    for _attempt in range(5):
-        referral.claim_code = _new_claim_code()
-        if _insert(referral, kid=kid, wrapped=wrapped, fields=fields, ciphertexts=ciphertexts):
-            break
-    else:
-        raise IntegrityError("no free claim code after 5 attempts")
-    emit("referral.received", organisations=[receiver], data=_event_data(referral, now))
-    return referral
+    with transaction.atomic(savepoint=False):
+        for _attempt in range(5):
+            referral.claim_code = _new_claim_code()
+            if _insert(referral, kid=kid, wrapped=wrapped, fields=fields, ciphertexts=ciphertexts):
+                emit("referral.received", organisations=[receiver], data=_event_data(referral, now))
+                return referral
+    raise IntegrityError("no free claim code after 5 attempts")
 
 
 def _check_if_match(referral: Referral, if_match: str | None) -> None:
