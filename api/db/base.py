@@ -25,7 +25,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         try:
             if self.connection.pgconn.status != pq.ConnStatus.OK:
                 return False
-            readable, _, _ = select.select([self.connection.fileno()], [], [], 0)
+            # poll, not select: select refuses descriptors above 1023.
+            poller = select.poll()
+            poller.register(self.connection.fileno(), select.POLLIN)
+            return not poller.poll(0)
         except (OSError, ValueError):
             return False
-        return not readable
