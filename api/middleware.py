@@ -5,6 +5,9 @@ import time
 import uuid
 from urllib.parse import unquote_plus
 
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.exceptions import (
     BadRequest,
     PermissionDenied,
@@ -121,3 +124,30 @@ class ProblemDetailsMiddleware:
         return problem(
             500, "An unexpected error occurred; it has been logged.", instance=request.path
         )
+
+
+ADMIN_PREFIX = "/admin/"
+
+
+class AdminOnly:
+    """Sessions, users and messages serve the Django admin only: the API authenticates every
+    request with a bearer token and sets no cookies. Elsewhere these middlewares step aside,
+    which was about a tenth of a directory search's time in Python. (Subclasses of Django's
+    own, so the admin's system checks still find them.)"""
+
+    def __call__(self, request):
+        if request.path_info.startswith(ADMIN_PREFIX):
+            return super().__call__(request)
+        return self.get_response(request)
+
+
+class AdminSessionMiddleware(AdminOnly, SessionMiddleware):
+    pass
+
+
+class AdminAuthenticationMiddleware(AdminOnly, AuthenticationMiddleware):
+    pass
+
+
+class AdminMessageMiddleware(AdminOnly, MessageMiddleware):
+    pass
