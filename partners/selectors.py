@@ -41,22 +41,6 @@ SERVICE_DOCUMENT = (
 )
 
 
-def partnership_active_between(org_a: Organisation, org_b: Organisation) -> Partnership | None:
-    """The active agreement between two organisations, whichever side proposed it, or None.
-    Referrals and confidential locations are gated on this."""
-    if org_a is None or org_b is None or org_a.pk == org_b.pk:
-        return None
-    return (
-        Partnership.objects.filter(
-            Q(proposer_id=org_a.pk, partner_id=org_b.pk)
-            | Q(proposer_id=org_b.pk, partner_id=org_a.pk),
-            status=PartnershipStatus.ACTIVE,
-        )
-        .order_by()
-        .first()
-    )
-
-
 def active_partner_ids(organisation_id) -> list:
     """Ids of the organisations in an active partnership with this one."""
     rows = Partnership.objects.filter(
