@@ -84,7 +84,7 @@ class StrictFieldsMixin:
 
 
 class FieldsBoundOnce:
-    """For input serializers on hot paths (search filters, a new referral): DRF deep-copies
+    """For input serializers on hot paths (search and list filters, a new referral): DRF copies
     every declared field for every instance, which cost about a millisecond a request here.
     These bind one set of fields per class and reuse it. That is sound because validation keeps
     no state on the fields and looks `validate_*` up on `self`; what fields do read from their

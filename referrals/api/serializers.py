@@ -142,7 +142,7 @@ class ReferralNoteCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     text = serializers.CharField(max_length=4000)
 
 
-class ReferralListQuerySerializer(StrictFieldsMixin, serializers.Serializer):
+class ReferralListQuerySerializer(StrictFieldsMixin, FieldsBoundOnce, serializers.Serializer):
     box = serializers.ChoiceField(choices=("inbox", "outbox"), default="inbox")
     status = serializers.MultipleChoiceField(choices=Status.choices, required=False)
     urgency = serializers.MultipleChoiceField(choices=Urgency.choices, required=False)
