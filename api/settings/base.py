@@ -98,9 +98,12 @@ def database_from_env() -> dict:
     config["OPTIONS"].setdefault("options", f"-c statement_timeout={statement_timeout}")
     # Parameters bound by the server, so psycopg can prepare a statement the second time a
     # worker runs it: the search and the token look-up then skip planning (about 2 ms a search).
+    # DB_PREPARE_THRESHOLD=off turns preparing off (a pooler in transaction mode older than
+    # PgBouncer 1.21 cannot keep prepared statements).
     config["OPTIONS"].setdefault("server_side_binding", True)
+    threshold = os.environ.get("DB_PREPARE_THRESHOLD", "2")
     config["OPTIONS"].setdefault(
-        "prepare_threshold", int(os.environ.get("DB_PREPARE_THRESHOLD", "2"))
+        "prepare_threshold", None if threshold == "off" else int(threshold)
     )
     return config
 

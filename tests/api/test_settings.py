@@ -62,3 +62,17 @@ def test_production_ignores_debug_from_the_environment():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_database_settings_bind_server_side_and_prepare_unless_told_not_to(monkeypatch):
+    from api.settings.base import database_from_env
+
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@db.example.org:5432/srn")
+    monkeypatch.delenv("DB_PREPARE_THRESHOLD", raising=False)
+    config = database_from_env()
+    assert config["ENGINE"] == "api.db" and config["CONN_HEALTH_CHECKS"]
+    assert config["OPTIONS"]["server_side_binding"] is True
+    assert config["OPTIONS"]["prepare_threshold"] == 2
+    monkeypatch.setenv("DB_PREPARE_THRESHOLD", "off")
+    assert database_from_env()["OPTIONS"]["prepare_threshold"] is None
+    assert settings.DATABASES["default"]["OPTIONS"]["server_side_binding"] is True
