@@ -12,6 +12,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.settings import api_settings
 
 from api.oauth import token_checksum
+from api.rows import Joined, instances, select_list
 from api.throttling import APPLICATION_SCOPE, parse_rate, window_start
 
 
@@ -67,31 +68,23 @@ class BearerTokenAuthentication(BaseAuthentication):
 
 
 @functools.cache
-def _token_query() -> tuple[str, list, list, list]:
+def _token_query() -> tuple[str, tuple[Joined, ...]]:
     """One statement that finds a live token with its application and organisation and counts
     the request against the application's rate-limit window: authentication is on every
     request, so it costs one round trip, not three. Built from the models' fields once."""
     token_model = get_access_token_model()
     application_model = get_application_model()
     organisation_model = application_model._meta.get_field("organisation").related_model
-    # In model order: from_db fills the fields it is not given as deferred, in that order.
-    wanted = {"id", "scope", "expires", "application_id"}
-    token_fields = [f.attname for f in token_model._meta.concrete_fields if f.attname in wanted]
-    # What requests read of their application; any other field loads on first access.
-    wanted = {"id", "client_id", "name", "organisation_id"}
-    application_fields = [
-        f.attname for f in application_model._meta.concrete_fields if f.attname in wanted
-    ]
-    organisation_fields = [f.attname for f in organisation_model._meta.concrete_fields]
-    columns = ", ".join(
-        [f't."{name}"' for name in token_fields]
-        + [f'a."{name}"' for name in application_fields]
-        + [f'o."{name}"' for name in organisation_fields]
+    parts = (
+        Joined.of(token_model, "t", only={"id", "scope", "expires", "application_id"}),
+        # What requests read of their application; any other field loads on first access.
+        Joined.of(application_model, "a", only={"id", "client_id", "name", "organisation_id"}),
+        Joined.of(organisation_model, "o"),
     )
     # Only model metadata is interpolated; the checksum and window are bound parameters.
     sql = f"""
 WITH found AS (
-    SELECT {columns}
+    SELECT {select_list(parts)}
     FROM "{token_model._meta.db_table}" t
     JOIN "{application_model._meta.db_table}" a ON a.id = t.application_id
     JOIN "{organisation_model._meta.db_table}" o ON o.id = a.organisation_id
@@ -104,13 +97,13 @@ WITH found AS (
     RETURNING count
 )
 SELECT found.*, (SELECT count FROM counted) FROM found"""  # noqa: S608
-    return sql, token_fields, application_fields, organisation_fields
+    return sql, parts
 
 
 def valid_token(checksum: str, request):
     """The live access token with this checksum, its application and organisation attached,
     or None. Records the rate-limit count on `request` for ApplicationRateThrottle."""
-    sql, token_fields, application_fields, organisation_fields = _token_query()
+    sql, parts = _token_query()
     limit, window = parse_rate(api_settings.DEFAULT_THROTTLE_RATES[APPLICATION_SCOPE])
     start, reset = window_start(window)
     with connection.cursor() as cursor:
@@ -118,15 +111,8 @@ def valid_token(checksum: str, request):
         row = cursor.fetchone()
     if row is None:
         return None
-    token_model = get_access_token_model()
-    application_model = get_application_model()
-    a, b = len(token_fields), len(token_fields) + len(application_fields)
-    organisation = application_model._meta.get_field("organisation").related_model.from_db(
-        "default", organisation_fields, row[b:-1]
-    )
-    application = application_model.from_db("default", application_fields, row[a:b])
+    token, application, organisation = instances(row, parts)
     application.organisation = organisation
-    token = token_model.from_db("default", token_fields, row[:a])
     token.application = application
     request.ratelimit_count = (limit, window, row[-1], reset)
     return token

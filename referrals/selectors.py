@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.expressions import RawSQL
 
+from api.rows import Joined, instances, select_list
 from partners.models import Organisation, Partnership, PartnershipStatus, Service
 from referrals import crypto
 from referrals.errors import ConsentExpired, ConsentRevoked, ReferralNotFound
@@ -40,17 +41,15 @@ SUMMARY_COLUMNS = (
 )
 
 
+_RECEIVING = (Joined.of(Service, "s"), Joined.of(Organisation, "o"), Joined.of(Partnership, "p"))
+
+
 @functools.cache
 def _receiving_sql() -> str:
     """Built from the models' fields once; see receiving_service_and_partnership."""
-    columns = ", ".join(
-        f'{alias}."{field.attname}"'
-        for alias, model in (("s", Service), ("o", Organisation), ("p", Partnership))
-        for field in model._meta.concrete_fields
-    )
     # Only model metadata is interpolated; the ids are bound parameters.
     return f"""
-SELECT {columns}
+SELECT {select_list(_RECEIVING)}
 FROM "{Service._meta.db_table}" s
 JOIN "{Organisation._meta.db_table}" o ON o.id = s.organisation_id AND NOT o.suspended
 LEFT JOIN "{Partnership._meta.db_table}" p ON p.status = %(active)s AND (
@@ -79,11 +78,7 @@ def receiving_service_and_partnership(
         row = cursor.fetchone()
     if row is None:
         return None, None
-    values = iter(row)
-    service, organisation, partnership = (
-        model.from_db("default", None, [next(values) for _ in model._meta.concrete_fields])
-        for model in (Service, Organisation, Partnership)
-    )
+    service, organisation, partnership = instances(row, _RECEIVING)
     service.organisation = organisation
     return service, partnership if partnership.pk is not None else None
 
