@@ -4,6 +4,9 @@ import sys
 
 if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings.dev")
+    from api.devstack import use_embedded_database
+
+    use_embedded_database(sys.argv)
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -7,7 +7,9 @@ import time
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
@@ -26,6 +28,29 @@ from api.models import RateLimitWindow
 from api.throttling import hit, parse_rate
 from api.webhooks.models import WebhookEndpoint
 from api.webhooks.services import endpoint_disable, endpoint_update
+
+
+class DeclaredLookupsChangeList(ChangeList):
+    def get_filters(self, request):
+        filters = super().get_filters(request)
+        # What no declared filter consumed would go straight into queryset.filter().
+        undeclared = set(filters[2])
+        if self.date_hierarchy:
+            undeclared -= {f"{self.date_hierarchy}__gte", f"{self.date_hierarchy}__lt"}
+        if undeclared:
+            raise DisallowedModelAdminLookup("Filtering on an undeclared lookup is not allowed.")
+        return filters
+
+
+class DeclaredLookupsOnly:
+    """Every ModelAdmin of the project filters only through its declared `list_filter` (and
+    `date_hierarchy`). Django's own `lookup_allowed` accepts any local field in the query
+    string, so `?claim_code=…` or `?secret__startswith=whsec_…` would search fields the admin
+    never shows, one guess at a time. An undeclared lookup is a 400."""
+
+    def get_changelist(self, request, **kwargs):
+        return DeclaredLookupsChangeList
+
 
 # Tokens are revoked per application (partners admin); their rows hold only checksums and
 # there is nothing a steward needs to read in them.
@@ -88,10 +113,13 @@ admin.site.login_form = ThrottledAdminAuthenticationForm
 for model, model_admin in ((get_user_model(), UserAdmin), (Group, GroupAdmin)):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
-    admin.site.register(model, type(model_admin.__name__, (AuditedAdminMixin, model_admin), {}))
+    admin.site.register(
+        model,
+        type(model_admin.__name__, (DeclaredLookupsOnly, AuditedAdminMixin, model_admin), {}),
+    )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
@@ -126,7 +154,7 @@ class AuditAnchorAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class WebhookEndpointAdmin(DeclaredLookupsOnly, AuditedAdminMixin, admin.ModelAdmin):
     """Status at a glance and a way to stop deliveries. Signing secrets are never shown."""
 
     list_display = ("url", "organisation", "active", "failing_since", "disabled_at", "created")

@@ -6,6 +6,11 @@ class ApiConfig(AppConfig):
     verbose_name = "API plumbing"
 
     def ready(self):
+        from api import checks  # noqa: F401 (registers the deploy checks)
+
+        # The Celery app, before any task is sent: `shared_task` binds to the current app.
+        from api.celery import app  # noqa: F401
+
         # Webhooks hear about outbox events on commit; importing the tasks registers them with
         # Celery (autodiscovery only looks at api.tasks).
         from api.events import on_event_committed

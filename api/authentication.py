@@ -11,9 +11,9 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.settings import api_settings
 
+from api.joins import Joined, instances, select_list
 from api.oauth import token_checksum
-from api.rows import Joined, instances, select_list
-from api.throttling import APPLICATION_SCOPE, parse_rate, window_start
+from api.throttling import APPLICATION_SCOPE, RateLimit, count_sql, parse_rate, window_start
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,10 @@ class BearerTokenAuthentication(BaseAuthentication):
         return value
 
 
+_COUNTED = """SELECT 'app:' || (SELECT application_id FROM found), %(window_start)s, 1
+    WHERE EXISTS (SELECT 1 FROM found)"""
+
+
 @functools.cache
 def _token_query() -> tuple[str, tuple[Joined, ...]]:
     """One statement that finds a live token with its application and organisation and counts
@@ -90,11 +94,7 @@ WITH found AS (
     JOIN "{organisation_model._meta.db_table}" o ON o.id = a.organisation_id
     WHERE t.token_checksum = %(checksum)s AND t.expires > %(now)s AND NOT o.suspended
 ), counted AS (
-    INSERT INTO api_ratelimitwindow (key, window_start, count)
-    SELECT 'app:' || (SELECT application_id FROM found), %(window_start)s, 1
-    WHERE EXISTS (SELECT 1 FROM found)
-    ON CONFLICT (key, window_start) DO UPDATE SET count = api_ratelimitwindow.count + 1
-    RETURNING count
+    {count_sql(_COUNTED)}
 )
 SELECT found.*, (SELECT count FROM counted) FROM found"""  # noqa: S608
     return sql, parts
@@ -102,7 +102,7 @@ SELECT found.*, (SELECT count FROM counted) FROM found"""  # noqa: S608
 
 def valid_token(checksum: str, request):
     """The live access token with this checksum, its application and organisation attached,
-    or None. Records the rate-limit count on `request` for ApplicationRateThrottle."""
+    or None. Records the rate-limit count on `request` (`ratelimit`) for ApplicationRateThrottle."""
     sql, parts = _token_query()
     limit, window = parse_rate(api_settings.DEFAULT_THROTTLE_RATES[APPLICATION_SCOPE])
     start, reset = window_start(window)
@@ -114,5 +114,5 @@ def valid_token(checksum: str, request):
     token, application, organisation = instances(row, parts)
     application.organisation = organisation
     token.application = application
-    request.ratelimit_count = (limit, window, row[-1], reset)
+    request.ratelimit = RateLimit(APPLICATION_SCOPE, limit, row[-1], reset, window)
     return token

@@ -4,44 +4,38 @@ escapes a view all end here, so a caller never sees HTML or a stack trace."""
 
 import json
 import logging
+from collections.abc import Callable
 
 from django.http import HttpResponse
+from django.urls import Resolver404, resolve
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from api import problems
 from api.permissions import InsufficientScope
+from api.serializers import only_rules
 
 log = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-PROBLEM_BASE = "/problems/"
-
-TITLES = {
-    400: "Bad request",
-    401: "Not authenticated",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    406: "Not acceptable",
-    409: "Conflict",
-    410: "Gone",
-    412: "Precondition failed",
-    413: "Payload too large",
-    415: "Unsupported media type",
-    422: "Unprocessable content",
-    428: "Precondition required",
-    429: "Too many requests",
-    500: "Internal server error",
-    503: "Service unavailable",
-}
+PROBLEM_BASE = problems.BASE
 
 
 class DomainError(Exception):
-    """A business rule said no. Subclasses set the status and a stable problem code."""
+    """A business rule said no. Subclasses set the status and a stable problem code, and may
+    set response `headers` (a Retry-After)."""
 
     status = 400
     code = "bad-request"
     title = None
+    headers: dict[str, str] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Every type a client can meet is in the catalogue, with the status it is sent with.
+        entry = problems.CATALOGUE[cls.code]
+        if entry.status != cls.status:
+            raise TypeError(f"{cls.__name__}: {cls.code} is a {entry.status} in the catalogue")
 
     def __init__(self, detail: str, **extensions):
         super().__init__(detail)
@@ -79,9 +73,11 @@ class Unprocessable(DomainError):
     code = "unprocessable"
 
 
-class ForbiddenAction(DomainError):
-    status = 403
-    code = "forbidden"
+class WrongParty(Conflict):
+    """The action is the other organisation's: a 409, since the caller sees the object and its
+    token may hold every scope; 403 is left to a missing scope and Django's own refusals."""
+
+    code = "wrong-party"
 
 
 class InvalidInput(DomainError):
@@ -103,9 +99,12 @@ def problem(
     instance: str | None = None,
     **extensions,
 ) -> HttpResponse:
+    """A problem document whose `type` is the catalogue's entry for `code` (DRF's code or the
+    status's when it has none of its own)."""
+    entry = problems.lookup(code, status_code)
     body = {
-        "type": PROBLEM_BASE + (code or slug(status_code)),
-        "title": title or TITLES.get(status_code, "Error"),
+        "type": entry.uri,
+        "title": title or entry.title,
         "status": status_code,
         "detail": detail,
     }
@@ -117,8 +116,30 @@ def problem(
     )
 
 
-def slug(status_code: int) -> str:
-    return TITLES.get(status_code, "error").lower().replace(" ", "-")
+# Routes whose standard prescribes another error document (the FHIR facade's OperationOutcome)
+# register a converter for their path prefix. Every error is built as a problem first, in the
+# one place that knows statuses, headers and details; only its shape changes at the door.
+_error_shapes: list[tuple[str, Callable[[HttpResponse], HttpResponse]]] = []
+
+
+def register_error_shape(prefix: str, convert: Callable[[HttpResponse], HttpResponse]) -> None:
+    """`convert` turns a problem response into the document the routes under `prefix` answer
+    with, keeping its status and headers."""
+    if (prefix, convert) not in _error_shapes:
+        _error_shapes.append((prefix, convert))
+
+
+def shaped(request, response: HttpResponse) -> HttpResponse:
+    """The error response as the route's standard wants it: problem+json unless a registered
+    prefix says otherwise."""
+    if response.status_code < 400 or not response.get("Content-Type", "").startswith(
+        PROBLEM_CONTENT_TYPE
+    ):
+        return response
+    for prefix, convert in _error_shapes:
+        if request.path == prefix or request.path.startswith(prefix + "/"):
+            return convert(response)
+    return response
 
 
 def field_errors(detail, pointer: str = "") -> list[dict]:
@@ -150,7 +171,7 @@ def exception_handler(exc, context):
     request = context.get("request")
     instance = request.path if request is not None else None
     if isinstance(exc, DomainError):
-        return problem(
+        out = problem(
             exc.status,
             exc.detail,
             code=exc.code,
@@ -158,14 +179,23 @@ def exception_handler(exc, context):
             instance=instance,
             **exc.extensions,
         )
+        for header, value in exc.headers.items():
+            out[header] = value
+        return out
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
     extensions = {}
+    status = response.status_code
     if isinstance(exc, exceptions.ValidationError):
-        detail = "The request has invalid fields; see errors."
         extensions["errors"] = field_errors(exc.detail)
-        code = "validation-error"
+        if only_rules(exc.get_codes()):
+            # The input matches the schema; business rules refuse it.
+            detail = "The request matches the schema, but a rule refuses it; see errors."
+            status, code = 422, "unprocessable"
+        else:
+            detail = "The request has invalid fields; see errors."
+            code = "validation-error"
     else:
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         code = getattr(exc.detail, "code", None)
@@ -175,7 +205,7 @@ def exception_handler(exc, context):
         if isinstance(exc, exceptions.ParseError):
             detail = "The request body is not valid JSON."
             code = "malformed-json"
-    out = problem(response.status_code, str(detail), code=code, instance=instance, **extensions)
+    out = problem(status, str(detail), code=code, instance=instance, **extensions)
     for header in ("WWW-Authenticate", "Retry-After", "Allow"):
         if header in response:
             out[header] = response[header]
@@ -188,8 +218,41 @@ def exception_handler(exc, context):
     return out
 
 
+def other_slash(request) -> str | None:
+    """The route this path misses only by its trailing slash, if there is one. No route ends in
+    a slash (but the admin's, which are Django's), so `/api/v1/referrals/` names
+    `/api/v1/referrals` rather than answering "nothing here"."""
+    path = request.path_info
+    if path == "/":
+        return None
+    other = path[:-1] if path.endswith("/") else path + "/"
+    urlconf = getattr(request, "urlconf", None)
+    try:
+        resolve(path, urlconf)
+    except Resolver404:
+        try:
+            resolve(other, urlconf)
+        except Resolver404:
+            return None
+        return request.path[: len(request.path) - len(path)] + other
+    return None
+
+
+def not_found(request) -> HttpResponse:
+    """Django's 404 for a URL no route matches, naming the route that differs only by a slash."""
+    route = other_slash(request)
+    if route is None:
+        return problem(404, "No resource at this URL.", instance=request.path)
+    return problem(
+        404,
+        f"No resource at this URL; the route is {route} (no route ends in a slash).",
+        instance=request.path,
+        route=route,
+    )
+
+
 def handler404(request, exception=None):
-    return problem(404, "No resource at this URL.", instance=request.path)
+    return not_found(request)
 
 
 def handler500(request):

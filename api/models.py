@@ -1,4 +1,4 @@
-"""Tables of the shared plumbing: rate-limit windows and the event outbox."""
+"""Tables of the shared plumbing: rate-limit windows, the event outbox, scheduled runs."""
 
 import uuid
 
@@ -16,6 +16,22 @@ class RateLimitWindow(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["key", "window_start"], name="ratelimit_key_window")
+        ]
+
+
+class ScheduledRun(models.Model):
+    """One scheduled job's run for one period, claimed by the beat that sends it. Several beats
+    may run (one per node, or one restarting); the first to claim a period sends the job and the
+    others find the row and send nothing (api/celery.py, OncePerPeriodScheduler)."""
+
+    job = models.CharField(max_length=100)
+    period = models.BigIntegerField(help_text="Start of the period, in seconds since the epoch.")
+    claimed_at = models.DateTimeField(auto_now_add=True)
+    claimed_by = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "period"], name="scheduled_run_job_period")
         ]
 
 
@@ -63,6 +79,8 @@ class IdempotencyKey(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True)
     response_body = models.JSONField(null=True)
     response_headers = models.JSONField(default=dict)
+    # What the request created (its answer's `id`), so the key goes when that is destroyed.
+    object_id = models.UUIDField(null=True, blank=True, db_index=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -74,5 +92,5 @@ class IdempotencyKey(models.Model):
         return self.key
 
 
-from api.audit.models import AuditAnchor, AuditEntry, Disclosure  # noqa: E402, F401
+from api.audit.models import AuditAnchor, AuditEntry, Disclosure, StatsSnapshot  # noqa: E402, F401
 from api.webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint  # noqa: E402, F401

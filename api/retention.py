@@ -5,8 +5,11 @@ second run finds nothing left to do. Every run that removes something is audited
 
 Periods are settings (days): RETENTION_PERSONAL_DATA_DAYS (30) after a referral closes,
 RETENTION_METADATA_DAYS (365) after it closes, RETENTION_WEBHOOK_ATTEMPTS_DAYS (30, also for delivered outbox events),
-RETENTION_AUDIT_DAYS (730). Idempotency keys follow api.idempotency.RETENTION (24 h); expired
-admin sessions go daily."""
+RETENTION_AUDIT_DAYS (730), RETENTION_IMPORT_DAYS (90) after an HSDS import finishes.
+Idempotency keys follow api.idempotency.RETENTION (24 h); expired sessions (the admin's, the
+person page's) go daily. The jobs on the apps' own data (referrals/retention.py,
+partners/retention.py) register here when their app is ready; the schedule is
+settings.CELERY_BEAT_SCHEDULE."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,29 +28,53 @@ from api.idempotency import RETENTION as IDEMPOTENCY_RETENTION
 from api.models import Event, IdempotencyKey, RateLimitWindow
 from api.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookDeliveryAttempt
 
-CLOSED_STATUSES = ("completed", "declined", "cancelled", "expired")
-
 
 def days(name: str, default: int) -> timedelta:
     return timedelta(days=getattr(settings, name, default))
 
 
-def _referral_model():
-    from referrals.models import Referral
+@dataclass(frozen=True)
+class Job:
+    name: str
+    candidates: Callable[[datetime], QuerySet]
+    run: Callable[[datetime, int], int]
 
-    return Referral
+
+# Every job by name. Apps add theirs when they are ready (`register`), the way they register
+# event subscribers, so this module knows no app.
+JOBS: dict[str, Job] = {}
 
 
-def closed_with_personal_data(now: datetime) -> QuerySet:
-    cutoff = now - days("RETENTION_PERSONAL_DATA_DAYS", 30)
-    return _referral_model().objects.filter(
-        status__in=CLOSED_STATUSES, closed__lte=cutoff, personal_data="present"
+def register(*jobs: Job) -> None:
+    for job in jobs:
+        JOBS[job.name] = job
+
+
+def in_locked_batches(queryset: QuerySet, act: Callable[[list[Model]], None], batch: int) -> int:
+    """Lock up to `batch` rows nobody else holds, act on them, commit; repeat until none are
+    left. Rows a concurrent run holds are skipped, and gone by the time they could be retaken."""
+    done = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                queryset.select_for_update(skip_locked=True, of=("self",)).order_by("pk")[:batch]
+            )
+            if rows:
+                act(rows)
+        done += len(rows)
+        if len(rows) < batch:
+            return done
+
+
+def _delete(rows: list[Model]) -> None:
+    type(rows[0]).objects.filter(pk__in=[row.pk for row in rows]).delete()
+
+
+def deleting(name: str, candidates: Callable[[datetime], QuerySet]) -> Job:
+    """A job that deletes its candidates in locked batches."""
+    return Job(
+        name, candidates, lambda now, batch: in_locked_batches(candidates(now), _delete, batch)
     )
-
-
-def closed_metadata(now: datetime) -> QuerySet:
-    cutoff = now - days("RETENTION_METADATA_DAYS", 365)
-    return _referral_model().objects.filter(status__in=CLOSED_STATUSES, closed__lte=cutoff)
 
 
 def old_webhook_attempts(now: datetime) -> QuerySet:
@@ -94,39 +121,6 @@ def old_audit_entries(now: datetime) -> QuerySet:
     return AuditEntry.objects.filter(time__lt=now - days("RETENTION_AUDIT_DAYS", 730))
 
 
-def _in_locked_batches(queryset: QuerySet, act: Callable[[list[Model]], None], batch: int) -> int:
-    """Lock up to `batch` rows nobody else holds, act on them, commit; repeat until none are
-    left. Rows a concurrent run holds are skipped, and gone by the time they could be retaken."""
-    done = 0
-    while True:
-        with transaction.atomic():
-            rows = list(
-                queryset.select_for_update(skip_locked=True, of=("self",)).order_by("pk")[:batch]
-            )
-            if rows:
-                act(rows)
-        done += len(rows)
-        if len(rows) < batch:
-            return done
-
-
-def _delete(rows: list[Model]) -> None:
-    type(rows[0]).objects.filter(pk__in=[row.pk for row in rows]).delete()
-
-
-def shred_closed_referrals(now: datetime, batch: int) -> int:
-    """Crypto-shred the personal data of closed referrals, through the same path as consent
-    expiry (ciphertexts and the data key deleted; metadata and timeline kept)."""
-    from referrals.models import PersonalDataState
-    from referrals.services import _destroy_personal_data
-
-    def act(referrals):
-        for referral in referrals:
-            _destroy_personal_data(referral, PersonalDataState.EXPIRED, actor=None, now=now)
-
-    return _in_locked_batches(closed_with_personal_data(now), act, batch)
-
-
 def prune_audit_trail(now: datetime, batch: int) -> int:
     """Remove the prefix of the chain older than the retention period; the anchor keeps the
     remaining entries verifiable. The audit lock serialises concurrent runs."""
@@ -134,33 +128,17 @@ def prune_audit_trail(now: datetime, batch: int) -> int:
     return audit_prune_through(last) if last is not None else 0
 
 
-@dataclass(frozen=True)
-class Job:
-    name: str
-    candidates: Callable[[datetime], QuerySet]
-    run: Callable[[datetime, int], int]
-
-
-def _deleting(candidates: Callable[[datetime], QuerySet]) -> Callable[[datetime, int], int]:
-    return lambda now, batch: _in_locked_batches(candidates(now), _delete, batch)
-
-
-JOBS = {
-    job.name: job
-    for job in (
-        Job("referral_personal_data", closed_with_personal_data, shred_closed_referrals),
-        Job("referral_metadata", closed_metadata, _deleting(closed_metadata)),
-        Job("webhook_attempts", old_webhook_attempts, _deleting(old_webhook_attempts)),
-        Job("outbox_events", old_events, _deleting(old_events)),
-        Job("oauth_access_tokens", expired_tokens, _deleting(expired_tokens)),
-        Job("oauth_grants", expired_grants, _deleting(expired_grants)),
-        Job("oauth_id_tokens", expired_id_tokens, _deleting(expired_id_tokens)),
-        Job("idempotency_keys", old_idempotency_keys, _deleting(old_idempotency_keys)),
-        Job("admin_sessions", expired_sessions, _deleting(expired_sessions)),
-        Job("rate_limit_windows", old_rate_limit_windows, _deleting(old_rate_limit_windows)),
-        Job("audit_trail", old_audit_entries, prune_audit_trail),
-    )
-}
+register(
+    deleting("webhook_attempts", old_webhook_attempts),
+    deleting("outbox_events", old_events),
+    deleting("oauth_access_tokens", expired_tokens),
+    deleting("oauth_grants", expired_grants),
+    deleting("oauth_id_tokens", expired_id_tokens),
+    deleting("idempotency_keys", old_idempotency_keys),
+    deleting("admin_sessions", expired_sessions),
+    deleting("rate_limit_windows", old_rate_limit_windows),
+    Job("audit_trail", old_audit_entries, prune_audit_trail),
+)
 
 
 def retention_counts(*, now: datetime | None = None) -> dict[str, int]:

@@ -3,6 +3,26 @@
 from django.http import QueryDict
 from rest_framework import serializers
 
+# The code of a serializer error that a business rule raised: the input matches the schema, a rule
+# refuses it (an unknown taxonomy code, a time zone no database knows, fields that contradict
+# each other). When every error of a request is one, it is a 422, not a 400 (api.errors).
+RULE = "business_rule"
+
+
+def rule_error(detail) -> serializers.ValidationError:
+    """A serializer's refusal by a business rule (see RULE): 422 unless the schema is broken too."""
+    return serializers.ValidationError(detail, code=RULE)
+
+
+def only_rules(codes) -> bool:
+    """Whether every leaf of `ValidationError.get_codes()` is RULE."""
+    if isinstance(codes, dict):
+        return bool(codes) and all(only_rules(value) for value in codes.values())
+    if isinstance(codes, list):
+        leaves = [code for code in codes if code not in ({}, [])]
+        return bool(leaves) and all(only_rules(code) for code in leaves)
+    return codes == RULE
+
 
 def wrong_json_type(field, value) -> str | None:
     """DRF coerces JSON values (0 to "0", 1 to true, "4" to 4); a partner system that sends the
@@ -16,7 +36,9 @@ def wrong_json_type(field, value) -> str | None:
     if isinstance(field, serializers.CharField) and "\x00" in value:
         return "Must not contain a NUL character."  # PostgreSQL text cannot hold one
     if isinstance(field, serializers.IntegerField) and (
-        isinstance(value, bool) or not isinstance(value, int)
+        isinstance(value, bool)
+        # JSON Schema counts 4.0 as an integer: so does the API.
+        or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer()))
     ):
         return "Must be an integer."
     if isinstance(field, serializers.FloatField) and (
@@ -26,6 +48,15 @@ def wrong_json_type(field, value) -> str | None:
     if isinstance(field, serializers.ListField) and isinstance(value, list):
         return next(filter(None, (wrong_json_type(field.child, item) for item in value)), None)
     return None
+
+
+def too_long(field, value) -> str | None:
+    """DRF measures a string after trimming it, the document's `maxLength` the string as sent:
+    a name padded with spaces past the limit must be refused, as the document says."""
+    limit = getattr(field, "max_length", None)
+    if not (isinstance(field, serializers.CharField) and isinstance(value, str) and limit):
+        return None
+    return f"Ensure this field has no more than {limit} characters." if len(value) > limit else None
 
 
 class StrictFieldsMixin:
@@ -72,11 +103,21 @@ class StrictFieldsMixin:
                     raise serializers.ValidationError(
                         {name: ["Must not be empty."] for name in blank}
                     )
+                wrong = {
+                    name: [message]
+                    for name, value in data.items()
+                    if (message := too_long(self.fields[name], value))
+                }
+                if wrong:
+                    raise serializers.ValidationError(wrong)
             else:
                 wrong = {
                     name: [message]
                     for name, value in data.items()
-                    if (message := wrong_json_type(self.fields[name], value))
+                    if (
+                        message := wrong_json_type(self.fields[name], value)
+                        or too_long(self.fields[name], value)
+                    )
                 }
                 if wrong:
                     raise serializers.ValidationError(wrong)
@@ -85,10 +126,16 @@ class StrictFieldsMixin:
 
 class FieldsBoundOnce:
     """For input serializers on hot paths (search and list filters, a new referral): DRF copies
-    every declared field for every instance, which cost about a millisecond a request here.
-    These bind one set of fields per class and reuse it. That is sound because validation keeps
-    no state on the fields and looks `validate_*` up on `self`; what fields do read from their
-    root, `partial` and `context`, is checked: a partial or contextual use gets its own copy."""
+    every declared field for every instance, a share of those requests' time that showed in
+    profiles. These bind one set of fields per class and reuse it. That is sound because
+    validation keeps no state on the fields and looks `validate_*` up on `self`; what fields do
+    read from their root, `partial` and `context`, is checked: a partial or contextual use gets
+    its own copy.
+
+    The shared set is bound to a prototype instance made for that purpose, never to a serializer
+    that validates a request: fields keep their parent, and a set bound to the first request's
+    serializer kept its `initial_data` and `validated_data` (a person's details) alive for as
+    long as the worker ran, long after the referral was crypto-shredded."""
 
     @property
     def fields(self):
@@ -101,6 +148,5 @@ class FieldsBoundOnce:
         cls = type(self)
         shared = cls.__dict__.get("_shared_fields")
         if shared is None:
-            shared = serializers.Serializer.fields.func(self)
-            cls._shared_fields = shared
+            shared = cls._shared_fields = serializers.Serializer.fields.func(cls())
         return shared

@@ -5,6 +5,7 @@ STEWARD_ACTIONS, which the audit trail records by name."""
 from django.contrib import admin, messages
 from django.db import models, transaction
 
+from api.admin import DeclaredLookupsOnly
 from api.audit.signals import STEWARD_ACTIONS, AuditedAdminMixin
 from partners.models import Application, Organisation, Partnership
 from partners.services import application_revoke_tokens, application_rotate_secret
@@ -19,7 +20,7 @@ def _log(model_admin, request, obj, action: str) -> None:
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class OrganisationAdmin(DeclaredLookupsOnly, AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "kind", "region", "verified", "suspended", "stats_opt_in", "created")
     list_filter = ("verified", "suspended", "kind", "community_led")
     search_fields = ("name", "region")
@@ -57,7 +58,7 @@ class OrganisationAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Partnership)
-class PartnershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class PartnershipAdmin(DeclaredLookupsOnly, AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("id", "proposer", "partner", "status", "data_categories", "created")
     list_filter = ("status",)
     list_select_related = ("proposer", "partner")
@@ -85,7 +86,7 @@ class PartnershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Application)
-class ApplicationAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class ApplicationAdmin(DeclaredLookupsOnly, AuditedAdminMixin, admin.ModelAdmin):
     """The client secret is never shown (only its hash is stored); rotating issues a new one
     displayed once. Applications are created with `manage.py onboard_partner`."""
 

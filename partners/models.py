@@ -2,10 +2,12 @@
 agreements), services with locations, schedules and capacity. Field names follow Open Referral
 HSDS 3.1 where HSDS has them. Nothing here is personal data about the people referred."""
 
+import enum
 import uuid
 
-from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField, IntegerRangeField
+from django.contrib.postgres.indexes import GinIndex, GistIndex
 from django.db import models
 from oauth2_provider.models import AbstractApplication
 
@@ -38,11 +40,24 @@ class Organisation(models.Model):
     stats_opt_in = models.BooleanField(
         default=False, help_text="May appear by name in network statistics."
     )
+    external_id = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Its HSDS id in the directory a steward imported it from, so a second import "
+        "updates it instead of adding a copy.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=~models.Q(external_id=""),
+                name="organisation_external_id_unique",
+            ),
+        ]
 
     def __str__(self):
         return self.name
@@ -68,6 +83,24 @@ class Application(AbstractApplication):
 
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
+        # Introspection reads every partner's tokens, so it is never a partner's: only the
+        # resource_server flag grants it (api.oauth.ApplicationScopes), and a resource server
+        # holds no partner scope, so a partner's client cannot be made one.
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(scopes__contains=[settings.INTROSPECTION_SCOPE]),
+                name="application_scopes_never_introspection",
+                violation_error_message="Introspection is not a scope an application is given.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(resource_server=False) | models.Q(scopes=[]),
+                name="resource_server_holds_no_partner_scope",
+                violation_error_message=(
+                    "A resource server holds no partner scopes: a partner's client cannot "
+                    "introspect tokens."
+                ),
+            ),
+        ]
 
 
 class DataCategory(models.TextChoices):
@@ -90,6 +123,33 @@ OPEN_PARTNERSHIP_STATUSES = (
     PartnershipStatus.ACTIVE,
     PartnershipStatus.SUSPENDED,
 )
+
+
+class PartnershipQuerySet(models.QuerySet):
+    def active_for(self, organisation_id) -> "PartnershipQuerySet":
+        """The active partnerships `organisation_id` is a party to: the one definition of an
+        active partnership, which active_partnership_sql writes for raw SQL."""
+        return self.filter(
+            models.Q(proposer_id=organisation_id) | models.Q(partner_id=organisation_id),
+            status=PartnershipStatus.ACTIVE,
+        )
+
+
+# Bind these with any SQL from active_partnership_sql.
+ACTIVE_PARTNERSHIP_PARAMS = {"partnership_active": PartnershipStatus.ACTIVE}
+
+
+def active_partnership_sql(alias: str, party: str, other: str | None = None) -> str:
+    """PartnershipQuerySet.active_for in SQL: partnership `alias` is active and has `party` on
+    one side (and `other`, if given, on the other). `party` and `other` are SQL expressions."""
+    if other is None:
+        sides = f"({alias}.proposer_id = {party} OR {alias}.partner_id = {party})"
+    else:
+        sides = (
+            f"(({alias}.proposer_id = {party} AND {alias}.partner_id = {other}) "
+            f"OR ({alias}.proposer_id = {other} AND {alias}.partner_id = {party}))"
+        )
+    return f"{alias}.status = %(partnership_active)s AND {sides}"
 
 
 class Partnership(models.Model):
@@ -120,6 +180,8 @@ class Partnership(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+
+    objects = PartnershipQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -209,6 +271,12 @@ class Service(models.Model):
     walk_in = models.BooleanField(default=False)
     sex_worker_friendly = models.BooleanField(default=False)
     trans_friendly = models.BooleanField(default=False)
+    external_id = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Its HSDS id in the directory it was imported from: a re-import matches on it "
+        "and updates instead of duplicating.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -217,6 +285,13 @@ class Service(models.Model):
         indexes = [
             GinIndex(fields=["taxonomy_codes"], name="service_taxonomy_gin"),
             GinIndex(fields=["languages"], name="service_languages_gin"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="service_external_id_unique",
+            ),
         ]
 
     def __str__(self):
@@ -242,12 +317,87 @@ class Location(models.Model):
     front_door_contact = models.CharField(
         max_length=200, blank=True, help_text="How non-partners reach a confidential location."
     )
+    # Written only by the database (migration 0007), so every write path draws it the same way.
+    coarse_latitude = models.FloatField(
+        null=True,
+        editable=False,
+        help_text="The coarse point: 1-2 km from the coordinates in a random direction, drawn "
+        "once when they are set or change. The search measures a confidential location from "
+        "it for every caller it is hidden from.",
+    )
+    coarse_longitude = models.FloatField(null=True, editable=False)
 
     class Meta:
         ordering = ["name", "id"]
 
     def __str__(self):
         return self.name or str(self.id)
+
+
+class Mask(enum.Enum):
+    """How a location field is masked."""
+
+    UNLESS_REVEALED = "null on a confidential location, unless the caller may see it"
+    UNLESS_CONFIDENTIAL = "null on a location that is not confidential"
+
+
+# The one definition of a confidential location's masking, for the serializers and the search's
+# SQL alike: its street address and coordinates are revealed only to its owner and the owner's
+# active partners; the front door contact is how everyone else reaches it, so only a
+# confidential location has one.
+LOCATION_MASKS = {
+    "address_1": Mask.UNLESS_REVEALED,
+    "city": Mask.UNLESS_REVEALED,
+    "postal_code": Mask.UNLESS_REVEALED,
+    "latitude": Mask.UNLESS_REVEALED,
+    "longitude": Mask.UNLESS_REVEALED,
+    "front_door_contact": Mask.UNLESS_CONFIDENTIAL,
+}
+
+
+# A location's fields as the API shows them, in order: its detail adds the schedules, the search
+# the distance.
+LOCATION_SHOWN = (
+    "id",
+    "name",
+    "confidential",
+    "address_1",
+    "city",
+    "postal_code",
+    "region",
+    "country",
+    "latitude",
+    "longitude",
+    "time_zone",
+    "front_door_contact",
+)
+
+
+def location_masked(data: dict, *, confidential: bool, revealed: bool) -> dict:
+    """`data`, a location as rendered, with the fields the caller may not see set to null."""
+    for name, mask in LOCATION_MASKS.items():
+        if (mask == Mask.UNLESS_REVEALED and confidential and not revealed) or (
+            mask == Mask.UNLESS_CONFIDENTIAL and not confidential
+        ):
+            data[name] = None
+    return data
+
+
+def location_hidden_sql(alias: str, unrevealed: str) -> str:
+    """Whether location `alias` is hidden from the caller, in SQL; `unrevealed` is the SQL
+    condition that the caller is neither its owner nor an active partner of the owner."""
+    return f"({alias}.confidential AND {unrevealed})"
+
+
+def location_field_sql(alias: str, name: str, unrevealed: str) -> str:
+    """location_masked in SQL: field `name` of location `alias`, or NULL where it is masked."""
+    column = f"{alias}.{name}"
+    mask = LOCATION_MASKS.get(name)
+    if mask == Mask.UNLESS_REVEALED:
+        return f"CASE WHEN {location_hidden_sql(alias, unrevealed)} THEN NULL ELSE {column} END"
+    if mask == Mask.UNLESS_CONFIDENTIAL:
+        return f"CASE WHEN {alias}.confidential THEN {column} ELSE NULL END"
+    return column
 
 
 class Schedule(models.Model):
@@ -282,6 +432,18 @@ class AcceptingReferrals(models.TextChoices):
     WAITLIST = "waitlist"
     ASSESSMENT_REQUIRED = "assessment_required"
     CLOSED = "closed"
+
+
+def capacity_stale(valid_until, now) -> bool:
+    """A capacity whose `valid_until` has passed is stale: still shown, flagged `stale`, and
+    not `fresh` for the search; a write may not set one already past."""
+    return valid_until is not None and valid_until <= now
+
+
+def capacity_stale_sql(alias: str) -> str:
+    """capacity_stale in SQL, for rows of `alias` (a capacity or a search entry) and a bound
+    `%(now)s`."""
+    return f"({alias}.valid_until IS NOT NULL AND {alias}.valid_until <= %(now)s)"
 
 
 class Capacity(models.Model):
@@ -349,13 +511,16 @@ SEARCHABLE = models.Q(status=ServiceStatus.ACTIVE, organisation_suspended=False)
 
 class SearchEntry(models.Model):
     """What the search filters on, copied from a service, its organisation and capacity: one
-    row per location (for the distance search) and one without a location (for the listing).
-    So a search is one index-only scan instead of a lookup of every candidate in four tables.
-    Written only by the database's triggers (migration 0005), whatever path wrote the source
-    rows; never edit it from Python."""
+    row per location (for the distance search), a second one per confidential location at its
+    coarse point, and one without a location (for the listing). So a search is one index-only
+    scan instead of a lookup of every candidate in four tables. Written only by the database's
+    triggers (migration 0005), whatever path wrote the source rows, through the function
+    partners.search.search_entry_refresh_sql builds (migration 0010); never edit it from
+    Python."""
 
     id = models.BigAutoField(primary_key=True)
     service_id = models.UUIDField(db_index=True)
+    organisation_id = models.UUIDField(help_text="Whose it is: decides who sees it exactly.")
     location_id = models.UUIDField(null=True)
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=ServiceStatus.choices)
@@ -383,6 +548,11 @@ class SearchEntry(models.Model):
     latitude = models.FloatField(null=True)
     longitude = models.FloatField(null=True)
     confidential = models.BooleanField()
+    coarse = models.BooleanField(
+        help_text="The row of a confidential location at its coarse point, which the search "
+        "uses for callers the location is hidden from; its twin at the coordinates serves the "
+        "owner and the owner's active partners."
+    )
 
     class Meta:
         indexes = [
@@ -390,7 +560,7 @@ class SearchEntry(models.Model):
             models.Index(
                 fields=["latitude", "longitude"],
                 name="searchentry_near",
-                include=("service_id", *SEARCH_ENTRY_FILTERS),
+                include=("service_id", "organisation_id", "coarse", *SEARCH_ENTRY_FILTERS),
                 condition=SEARCHABLE & models.Q(location_id__isnull=False),
             ),
             # The listing: services in name order, every filter included (index-only).
@@ -410,4 +580,162 @@ class SearchEntry(models.Model):
                 name="searchentry_language_gin",
                 condition=SEARCHABLE & models.Q(location_id__isnull=True),
             ),
+        ]
+
+
+# --- HSDS imports --------------------------------------------------------------------------------
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+FINISHED_IMPORT_STATUSES = (ImportStatus.SUCCEEDED, ImportStatus.FAILED)
+
+
+class ImportFormat(models.TextChoices):
+    JSON = "json", "HSDS JSON"
+    TABULAR = "tabular", "HSDS tabular Data Package (zip)"
+
+
+class OnConflict(models.TextChoices):
+    SKIP = "skip"
+    UPDATE = "update"
+
+
+class DirectoryImport(models.Model):
+    """An import of an HSDS directory: a job a Celery worker runs in two phases. Reading stages
+    every record (validated, with its errors) in DirectoryImportRecord; writing applies them one
+    organisation at a time, each in one transaction, so a failure is all or nothing per
+    organisation and a restarted worker resumes with the organisations not yet written."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(
+        Organisation,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="directory_imports",
+        help_text="Owner of every imported record. Empty only for a steward's import from the "
+        "command line, which makes or matches an organisation per HSDS organization.",
+    )
+    client_id = models.CharField(max_length=100, blank=True, help_text="The OAuth client.")
+    format = models.CharField(max_length=16, choices=ImportFormat.choices)
+    dry_run = models.BooleanField(default=False)
+    on_conflict = models.CharField(
+        max_length=8, choices=OnConflict.choices, default=OnConflict.SKIP
+    )
+    taxonomy_mapping = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Source taxonomy → source code → this network's code, as uploaded.",
+    )
+    size = models.PositiveBigIntegerField(help_text="Bytes uploaded.")
+    status = models.CharField(
+        max_length=16, choices=ImportStatus.choices, default=ImportStatus.QUEUED
+    )
+    read = models.BooleanField(
+        default=False, help_text="Every record is staged; writing may start or resume."
+    )
+    total = models.PositiveIntegerField(null=True, blank=True, help_text="Records read.")
+    done = models.PositiveIntegerField(default=0, help_text="Records written or decided.")
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    refused_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(
+        default=list, blank=True, help_text="The first errors, each refusing its organisation."
+    )
+    error_count = models.PositiveIntegerField(default=0)
+    warnings = models.JSONField(
+        default=list, blank=True, help_text="The first warnings: what was left out, and why."
+    )
+    warning_count = models.PositiveIntegerField(default=0)
+    unmapped_terms = models.JSONField(
+        default=list, blank=True, help_text="Source terms the mapping does not map, counted."
+    )
+    failure = models.TextField(blank=True, help_text="Why the job could not run to its end.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Worker runs started.")
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            models.Index(
+                fields=["created"],
+                name="directoryimport_unfinished",
+                condition=models.Q(status__in=["queued", "running"]),
+            ),
+        ]
+
+    def __str__(self):
+        return f"import {self.id} ({self.status})"
+
+
+class DirectoryImportChunk(models.Model):
+    """The uploaded file, in order, a megabyte a row: the worker streams it back and never
+    holds it whole. Deleted when the job finishes."""
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(DirectoryImport, on_delete=models.CASCADE, related_name="chunks")
+    sequence = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "sequence"], name="import_chunk_order"),
+        ]
+
+
+class DirectoryImportRecord(models.Model):
+    """One record read from an import, validated and shaped for writing: a service, or (for a
+    steward's import) an organisation. Deleted when the job finishes."""
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(DirectoryImport, on_delete=models.CASCADE, related_name="records")
+    sequence = models.PositiveIntegerField(help_text="Order in the file.")
+    kind = models.CharField(max_length=16, help_text="service or organization.")
+    group = models.CharField(
+        max_length=200, help_text="The organisation it belongs to: written all or nothing."
+    )
+    external_id = models.CharField(max_length=200, help_text="Its HSDS id.")
+    values = models.JSONField(help_text="Fields to write.")
+    errors = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    unmapped = models.JSONField(
+        default=list, blank=True, help_text="Its source terms the mapping does not map."
+    )
+    outcome = models.CharField(
+        max_length=16, blank=True, help_text="created, updated, skipped or refused, once decided."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "sequence"], name="import_record_order"),
+        ]
+        indexes = [models.Index(fields=["job", "group", "sequence"], name="import_record_group")]
+
+
+class OpeningHours(models.Model):
+    """One stretch of a service's weekly opening hours in one time zone, as seconds of the local
+    ISO week (Monday 00:00 is 0), so `open_now` is one index probe per time zone, or one
+    look-up per candidate, instead of every candidate's schedules read in its location's clock.
+    A schedule that closes at or before it opens runs past midnight; one past Sunday midnight
+    continues as a second stretch from Monday 00:00. Written only by the database's triggers
+    (migration 0009) from the schedules and locations; never edit it from Python."""
+
+    id = models.BigAutoField(primary_key=True)
+    service_id = models.UUIDField(db_index=True)
+    time_zone = models.CharField(max_length=64)
+    open_seconds = IntegerRangeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["time_zone"], name="openinghours_time_zone"),
+            GistIndex(fields=["open_seconds"], name="openinghours_open_seconds"),
         ]

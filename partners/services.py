@@ -8,14 +8,15 @@ from django.db.models import Q
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
+from api.audit.services import audit_record
 from api.errors import (
     Conflict,
-    ForbiddenAction,
     InvalidInput,
-    PreconditionFailed,
-    PreconditionRequired,
+    Unprocessable,
+    WrongParty,
 )
 from api.events import emit
+from api.preconditions import check_if_match
 from partners.models import (
     OPEN_PARTNERSHIP_STATUSES,
     Application,
@@ -29,6 +30,7 @@ from partners.models import (
     Schedule,
     Service,
     ServiceStatus,
+    capacity_stale,
 )
 from partners.selectors import active_partner_ids
 
@@ -48,21 +50,23 @@ def organisation_onboard(
             f"Unknown organisation kind {kind!r}.",
             errors=[{"pointer": "/kind", "detail": "Unknown kind."}],
         )
-    scopes = list(settings.SCOPES) if scopes is None else scopes
-    unknown = sorted(set(scopes) - set(settings.SCOPES))
-    if unknown:
-        raise InvalidInput(
-            "Unknown scopes: " + " ".join(unknown),
-            errors=[{"pointer": "/scopes", "detail": "Unknown scope."}],
-        )
     organisation = Organisation.objects.create(name=name, kind=kind, **profile)
-    application, secret = application_create(organisation=organisation, scopes=scopes)
+    application, secret = application_create(
+        organisation=organisation, scopes=list(settings.SCOPES) if scopes is None else scopes
+    )
     return organisation, application, secret
 
 
 def application_create(
     *, organisation: Organisation, scopes: list[str], client_id: str | None = None
 ) -> tuple[Application, str]:
+    """A partner's client, with partner scopes only: `introspection` is not one of them."""
+    unknown = sorted(set(scopes) - set(settings.SCOPES))
+    if unknown:
+        raise InvalidInput(
+            "Unknown scopes: " + " ".join(unknown),
+            errors=[{"pointer": "/scopes", "detail": "Unknown scope."}],
+        )
     secret = _new_secret()
     application = Application(
         name=f"{organisation.name} API client",
@@ -119,27 +123,79 @@ def organisation_update(*, organisation: Organisation, **fields) -> Organisation
     return organisation
 
 
+@transaction.atomic
+def organisation_set_verified(*, organisation: Organisation, verified: bool) -> bool:
+    """A network steward vouches for an organisation (partners see `verified`), or withdraws
+    it. Returns whether it changed; a change goes into the audit trail."""
+    locked = Organisation.objects.select_for_update().get(pk=organisation.pk)
+    if locked.verified == verified:
+        return False
+    locked.verified = verified
+    locked.save(update_fields=["verified", "updated"])
+    audit_record(
+        action="steward verify" if verified else "steward unverify",
+        result="ok",
+        object_type="organisation",
+        object_id=locked.pk,
+    )
+    organisation.verified = verified
+    return True
+
+
 # --- Services -------------------------------------------------------------------------------
 
 
 def _own_service(*, service: Service, organisation: Organisation) -> None:
-    """Every organisation may see every service, so editing another's is forbidden, not
-    hidden: 403."""
+    """Every organisation may see every service, so editing another's is the wrong party acting
+    (409), not hidden (404)."""
     if service.organisation_id != organisation.pk:
-        raise ForbiddenAction(
+        raise WrongParty(
             "This service belongs to another organisation.",
             errors=[{"pointer": "/service_id", "detail": "Not a service of yours."}],
         )
 
 
-def _replace_locations(*, service: Service, locations: list[dict]) -> None:
-    service.locations.all().delete()
-    schedules = []
-    for spec in locations:
-        spec = dict(spec)
-        hours = spec.pop("schedules", [])
-        location = Location.objects.create(service=service, **spec)
-        schedules.extend(Schedule(location=location, **hour) for hour in hours)
+# What a replacement rewrites on a location it keeps: everything but its id, its service and
+# the coarse point, which the database alone draws.
+_LOCATION_REWRITTEN = [
+    field.name
+    for field in Location._meta.concrete_fields
+    if field.editable and field.name not in ("id", "service")
+]
+
+
+def locations_replace(*, locations_by_service: dict) -> None:
+    """Replace each service's locations with these (service id -> location dicts, each with
+    its `schedules`). A location sent again at the same coordinates keeps its row (and its id)
+    with every other field replaced, so the database keeps its coarse point: drawing a new one
+    on every edit or re-import would let an observer average the draws back to the true
+    position. Used by the API's edits and by HSDS imports alike."""
+    unmatched: dict[tuple, list] = {}
+    existing = Location.objects.filter(service_id__in=list(locations_by_service)).values_list(
+        "service_id", "pk", "latitude", "longitude"
+    )
+    for service_id, pk, latitude, longitude in existing:
+        unmatched.setdefault((service_id, latitude, longitude), []).append(pk)
+    created, kept, schedules = [], [], []
+    for service_id, specs in locations_by_service.items():
+        for spec in specs:
+            spec = dict(spec)
+            hours = spec.pop("schedules", [])
+            location = Location(service_id=service_id, **spec)
+            same_place = unmatched.get((service_id, location.latitude, location.longitude))
+            if same_place:
+                location.pk = same_place.pop()
+                kept.append(location)
+            else:
+                created.append(location)
+            schedules.extend(Schedule(location=location, **hour) for hour in hours)
+    gone = [pk for rest in unmatched.values() for pk in rest]
+    if gone:
+        Location.objects.filter(pk__in=gone).delete()
+    if kept:
+        Schedule.objects.filter(location_id__in=[location.pk for location in kept]).delete()
+        Location.objects.bulk_update(kept, _LOCATION_REWRITTEN)
+    Location.objects.bulk_create(created)
     Schedule.objects.bulk_create(schedules)
 
 
@@ -163,9 +219,9 @@ def service_create(
     its first history row, so ETags and history exist from the start."""
     service = Service.objects.create(organisation=organisation, **fields)
     _set_taxonomy(service=service, codes=taxonomy)
-    _replace_locations(service=service, locations=locations or [])
+    locations_replace(locations_by_service={service.pk: locations or []})
     capacity = Capacity.objects.create(service=service, **(capacity or {}))
-    _record_history([capacity])
+    capacity_history_record([capacity])
     return service
 
 
@@ -187,7 +243,7 @@ def service_update(
     if taxonomy is not None:
         _set_taxonomy(service=service, codes=taxonomy)
     if locations is not None:
-        _replace_locations(service=service, locations=locations)
+        locations_replace(locations_by_service={service.pk: locations})
     return service
 
 
@@ -217,7 +273,9 @@ def capacity_etag(capacity: Capacity) -> str:
     return f'"{capacity.service_id}.{capacity.version}"'
 
 
-def _record_history(capacities: list[Capacity]) -> None:
+def capacity_history_record(capacities: list[Capacity]) -> None:
+    """Append each capacity as it now is to its history (append-only: a trigger refuses
+    changes)."""
     CapacityHistory.objects.bulk_create(
         [
             CapacityHistory(
@@ -246,7 +304,9 @@ def _emit_capacity_updated(*, organisation: Organisation, capacities: list[Capac
         organisations=recipients,
         data={
             "organisation_id": str(organisation.pk),
-            "services": [{"id": str(c.service_id), "version": c.version} for c in capacities],
+            "services": [
+                {"service_id": str(c.service_id), "version": c.version} for c in capacities
+            ],
         },
     )
 
@@ -258,7 +318,7 @@ def _check_capacity_rules(values: dict, pointer: str = "") -> list[dict]:
     if maximum is not None and values["available"] > maximum:
         errors.append({"pointer": f"{pointer}/available", "detail": "Must not be above maximum."})
     valid_until = values.get("valid_until")
-    if valid_until is not None and valid_until <= timezone.now():
+    if capacity_stale(valid_until, timezone.now()):
         errors.append({"pointer": f"{pointer}/valid_until", "detail": "Must be in the future."})
     return errors
 
@@ -270,26 +330,16 @@ def capacity_update(
     """Replace a service's capacity, guarded by If-Match (RFC 9110 §13.1.1) so two people
     editing the same figure cannot silently overwrite each other."""
     _own_service(service=service, organisation=organisation)
-    if not if_match:
-        raise PreconditionRequired(
-            "Send If-Match with the ETag of the capacity you are replacing.",
-            errors=[{"pointer": "/If-Match", "detail": "Header required."}],
-        )
+    capacity, _ = Capacity.objects.select_for_update().get_or_create(service=service)
+    check_if_match(if_match, capacity_etag(capacity), what="capacity")
     errors = _check_capacity_rules(values)
     if errors:
-        raise InvalidInput("The capacity has invalid fields; see errors.", errors=errors)
-    capacity, _ = Capacity.objects.select_for_update().get_or_create(service=service)
-    tags = [tag.strip() for tag in if_match.split(",")]
-    if "*" not in tags and capacity_etag(capacity) not in tags:
-        raise PreconditionFailed(
-            "The capacity changed since you read it; fetch it again.",
-            errors=[{"pointer": "/If-Match", "detail": "Stale ETag."}],
-        )
+        raise Unprocessable("The capacity has invalid fields; see errors.", errors=errors)
     for name in CAPACITY_FIELDS:
         setattr(capacity, name, values.get(name, Capacity._meta.get_field(name).get_default()))
     capacity.version += 1
     capacity.save()
-    _record_history([capacity])
+    capacity_history_record([capacity])
     _emit_capacity_updated(organisation=organisation, capacities=[capacity])
     return capacity
 
@@ -319,12 +369,12 @@ def capacity_bulk_update(*, organisation: Organisation, items: list[dict]) -> li
         seen.add(item["service_id"])
         errors.extend(_check_capacity_rules(item, pointer))
     if foreign:
-        raise ForbiddenAction(
+        raise WrongParty(
             "The batch updates services of another organisation; nothing was written.",
             errors=foreign,
         )
     if errors:
-        raise InvalidInput("Some items are invalid; nothing was written.", errors=errors)
+        raise Unprocessable("Some items are invalid; nothing was written.", errors=errors)
     locked = set(
         Capacity.objects.select_for_update()
         .filter(service_id__in=service_ids)
@@ -414,13 +464,13 @@ def partnership_propose(
     purposes: list[str],
 ) -> Partnership:
     if str(partner_id) == str(proposer.pk):
-        raise InvalidInput(
+        raise Unprocessable(
             "An organisation cannot partner with itself.",
             errors=[{"pointer": "/partner_id", "detail": "That is your own organisation."}],
         )
     partner = Organisation.objects.filter(pk=partner_id, suspended=False).first()
     if partner is None:
-        raise InvalidInput(
+        raise Unprocessable(
             "No such organisation.",
             errors=[{"pointer": "/partner_id", "detail": "No such organisation."}],
         )
@@ -475,17 +525,21 @@ def partnership_transition(
     allowed_from, target, who = PARTNERSHIP_TRANSITIONS[action]
     if partnership.status not in allowed_from:
         raise Conflict(
-            f"A {partnership.status} partnership does not allow {action!r}.",
+            f"{article(partnership.status).capitalize()} {partnership.status} partnership does "
+            f"not allow {action!r}.",
             errors=[{"pointer": "/status", "detail": f"Is {partnership.status}."}],
         )
     if who == "partner" and organisation.pk != partnership.partner_id:
-        raise ForbiddenAction(
-            f"Only the organisation a partnership was proposed to may {action} it."
-        )
+        raise WrongParty(f"Only the organisation a partnership was proposed to may {action} it.")
     if who == "suspender" and organisation.pk != partnership.suspended_by_id:
-        raise ForbiddenAction("Only the organisation that suspended a partnership may resume it.")
+        raise WrongParty("Only the organisation that suspended a partnership may resume it.")
     partnership.status = target
     partnership.suspended_by = organisation if action == "suspend" else None
     partnership.save(update_fields=["status", "suspended_by", "updated"])
     _emit_partnership_changed(partnership)
     return partnership
+
+
+def article(word: str) -> str:
+    """ "an" before a vowel ("an active partnership"), else "a"."""
+    return "an" if word[:1].lower() in "aeiou" else "a"

@@ -4,6 +4,7 @@ that from the admin: personal data is read only through the API by the two organ
 
 from django.contrib import admin
 
+from api.admin import DeclaredLookupsOnly
 from referrals.models import Referral, TimelineEntry
 
 METADATA_FIELDS = (
@@ -26,7 +27,17 @@ METADATA_FIELDS = (
 
 class TimelineInline(admin.TabularInline):
     model = TimelineEntry
-    fields = ("at", "kind", "actor", "from_status", "to_status", "code")
+    fields = (
+        "at",
+        "kind",
+        "actor",
+        "side",
+        "method",
+        "from_status",
+        "to_status",
+        "code",
+        "version",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -39,7 +50,7 @@ class TimelineInline(admin.TabularInline):
 
 
 @admin.register(Referral)
-class ReferralAdmin(admin.ModelAdmin):
+class ReferralAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     list_display = ("id", "sender", "receiver", "urgency", "status", "personal_data", "created")
     list_filter = ("status", "urgency", "personal_data")
     list_select_related = ("sender", "receiver")

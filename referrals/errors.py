@@ -2,17 +2,10 @@
 
 from api.errors import (
     Conflict,
-    ForbiddenAction,
+    DomainError,
     Gone,
-    NotFound,
-    PreconditionFailed,
-    PreconditionRequired,
     Unprocessable,
 )
-
-
-class ReferralNotFound(NotFound):
-    code = "referral-not-found"
 
 
 class ConsentRevoked(Gone):
@@ -23,6 +16,14 @@ class ConsentExpired(Gone):
     code = "consent-expired"
 
 
+class RetentionEnded(Gone):
+    code = "retention-ended"
+
+
+class PartnershipSuspended(Conflict):
+    code = "partnership-suspended"
+
+
 class PartnershipRequired(Unprocessable):
     code = "partnership-required"
 
@@ -31,21 +32,34 @@ class CategoryNotAllowed(Unprocessable):
     code = "category-not-allowed"
 
 
-class NotConsented(ForbiddenAction):
+class NotConsented(Conflict):
     code = "not-consented"
-
-
-class WrongSide(ForbiddenAction):
-    code = "wrong-side"
 
 
 class IllegalTransition(Conflict):
     code = "illegal-transition"
 
 
-class StaleReferral(PreconditionFailed):
-    code = "stale-etag"
+class ReferralClosed(Conflict):
+    code = "referral-closed"
 
 
-class IfMatchRequired(PreconditionRequired):
-    code = "if-match-required"
+class SelfServiceRefused(DomainError):
+    """A code and PIN that open nothing: unknown code, wrong PIN, a code without self-service or
+    one no longer in use all answer exactly this, so none can be told from another. A 422: the
+    request matches the schema, and what refuses it is which codes and PINs exist."""
+
+    status = 422
+    code = "self-service-refused"
+
+
+class SelfServiceThrottled(DomainError):
+    """Too many tries from this address or for this code, or the code is locked. Known and
+    unknown codes lock alike."""
+
+    status = 429
+    code = "self-service-throttled"
+
+    def __init__(self, detail: str, *, retry_after: int, **extensions):
+        super().__init__(detail, **extensions)
+        self.headers = {"Retry-After": str(max(int(retry_after), 1))}

@@ -2,7 +2,10 @@
 (created the way the token endpoint creates them: stored only as a checksum)."""
 
 import secrets
+import shutil
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -57,6 +60,17 @@ def pg_dump_args() -> tuple[list[str], dict]:
         params["dbname"],
     ]
     return args, {"PGPASSWORD": params.get("password") or ""}
+
+
+@pytest.fixture(autouse=True)
+def referral_keyring(settings, monkeypatch):
+    """Each test its own epoch keyring, as each has its own database state: a keyring belongs
+    to one database. Subprocesses (workers, servers) inherit it through the environment."""
+    path = Path(tempfile.mkdtemp(prefix="srn-keyring-"))
+    settings.REFERRAL_KEYRING_DIR = path
+    monkeypatch.setenv("REFERRAL_KEYRING_DIR", str(path))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,52 +1,48 @@
-"""Which 404s are refusals. A 404 for an object that exists means it belongs to another
-organisation (the API answers exactly as for an unknown id); the caller is probing or
-misconfigured, and the audit trail should say so. The middleware checks the routes below after
-the response, so no view has to; views may also call services.audit_denied explicitly."""
+"""Which 404s are refusals, and what their audit entries name. Another organisation's object
+answers exactly like an unknown id, and the work behind the two answers must be the same too:
+a look-up that wrote an entry only when it found the object made a foreign id measurably slower
+and so confirmed that it exists. The middleware therefore records every 404 on a route that
+names an object, as a denial, with the id as it was asked for and without looking it up;
+stewards can tell a probe of a real object from a typo by checking the id themselves."""
 
-from django.apps import apps
-
-# Route name (or a prefix ending in ":" or "-") -> (model, URL kwarg, model field).
-# The longest matching key wins.
-LOOKUPS = {
-    "referrals:": ("referrals.Referral", "pk", "pk"),
-    "referrals:claim": ("referrals.Referral", "code", "claim_code"),
-    "audit:referral-disclosures": ("referrals.Referral", "pk", "pk"),
-    "organisation-detail": ("partners.Organisation", "pk", "pk"),
-    "hsds-organization-detail": ("partners.Organisation", "pk", "pk"),
-    "service-": ("partners.Service", "pk", "pk"),
-    "hsds-service-detail": ("partners.Service", "pk", "pk"),
-    "partnership-": ("partners.Partnership", "pk", "pk"),
+# Route name (or a prefix ending in ":" or "-") -> the kind of object its URL names, where the
+# view's queryset is of another kind or absent. The longest matching key wins.
+ROUTE_OBJECTS = {
+    "referrals:": "referral",
+    "organisation-detail": "organisation",
+    "hsds-organization-detail": "organisation",
+    "service-": "service",
+    "hsds-service-detail": "service",
+    "partnership-": "partnership",
+    "webhook-endpoint-": "webhookendpoint",
+    "delivery-redeliver": "webhookdelivery",
+    # The FHIR facade: Task, ServiceRequest and Consent are views of one referral.
+    "fhir:task": "referral",
+    "fhir:service-request": "referral",
+    "fhir:consent": "referral",
+    "fhir:healthcare-service": "service",
+    "fhir:organization": "organisation",
+    "fhir:subscription": "webhookendpoint",
 }
 
 
-def _lookup_for(view_name: str):
+def route_object_type(view_name: str) -> str:
+    """The kind of object a route names, or "" when the table does not say."""
     matches = [
         key
-        for key in LOOKUPS
+        for key in ROUTE_OBJECTS
         if view_name == key or (key.endswith((":", "-")) and view_name.startswith(key))
     ]
-    return LOOKUPS[max(matches, key=len)] if matches else None
+    return ROUTE_OBJECTS[max(matches, key=len)] if matches else ""
 
 
-def route_object_type(view_name: str) -> str:
-    """The kind of object a route's `pk` names, for views that declare no queryset."""
-    lookup = _lookup_for(view_name)
-    return lookup[0].rpartition(".")[2].lower() if lookup else ""
-
-
-def denied_object(match) -> tuple[str, str] | None:
-    """(object type, object id) when a 404 on this route hid an object that exists."""
-    lookup = _lookup_for(match.view_name)
-    if lookup is None:
-        return None
-    label, kwarg, field = lookup
-    value = match.kwargs.get(kwarg)
-    if value is None:
-        return None
-    model = apps.get_model(label)
-    if field == "claim_code":
-        value = str(value).strip().upper()
-    found = model.objects.filter(**{field: value}).values_list("pk", flat=True).first()
-    if found is None:
-        return None
-    return model._meta.model_name, str(found)
+def is_denial(request, status: int) -> bool:
+    """A 404 to an authenticated caller on a route whose URL names an object (by id, or by a
+    claim code, which the entry leaves out)."""
+    match = getattr(request, "resolver_match", None)
+    return (
+        status == 404
+        and match is not None
+        and bool(match.kwargs)
+        and getattr(request, "organisation", None) is not None
+    )

@@ -2,20 +2,23 @@
 the entry carries the real result. Only route names, ids from the URL and the status are
 kept: never bodies, query strings, tokens or claim codes."""
 
-import base64
-import binascii
 import logging
 import re
 
 from django.db import DatabaseError
+from oauth2_provider.models import get_application_model
 
-from api.audit.denials import denied_object, route_object_type
+from api.audit.denials import is_denial, route_object_type
 from api.audit.services import audit_record, route_name
+from api.throttling import claimed_client_id
 
 log = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-AUDITED_PREFIXES = ("/api/v1/", "/oauth/")
+# Refusals recorded whatever the method: no valid token, a missing scope, and a read a rule
+# refuses (the wrong party, a suspended partnership, data not consented). 404s are denials.
+REFUSALS = frozenset({401, 403, 409})
+AUDITED_PREFIXES = ("/api/v1/", "/oauth/", "/fhir/")
 # URL kwargs that are object ids. Anything else (a claim code, which a person carries) is left
 # out on purpose.
 ID_KWARGS = ("pk", "id")
@@ -37,28 +40,22 @@ def view_class_of(match):
 
 
 def object_type_from(match) -> str:
-    view_class = view_class_of(match)
-    queryset = getattr(view_class, "queryset", None)
-    if queryset is not None:
-        return queryset.model._meta.model_name
-    return route_object_type(match.view_name)
+    named = route_object_type(match.view_name)
+    if named:
+        return named
+    queryset = getattr(view_class_of(match), "queryset", None)
+    return queryset.model._meta.model_name if queryset is not None else ""
 
 
 def oauth_client_id(request) -> str:
-    """The client named in a token-endpoint request, if it is a registered client. Only the
-    client id half of a Basic header is decoded; the secret is never looked at."""
-    from partners.models import Application
-
-    client_id = ""
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if header.startswith("Basic "):
-        try:
-            client_id = base64.b64decode(header[6:], validate=True).decode().partition(":")[0]
-        except (binascii.Error, UnicodeDecodeError):
-            client_id = ""
-    elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        client_id = request.POST.get("client_id", "")
-    if client_id and Application.objects.filter(client_id=client_id).exists():
+    """The client a token-endpoint request names, if it is a registered client."""
+    client_id = claimed_client_id(request)
+    # PostgreSQL text cannot hold NUL: such an id names no client (and must not fail the query).
+    if (
+        client_id
+        and "\x00" not in client_id
+        and get_application_model().objects.filter(client_id=client_id).exists()
+    ):
         return client_id
     return ""
 
@@ -76,7 +73,6 @@ class AuditMiddleware:
     def __call__(self, request):
         if not request.path.startswith(AUDITED_PREFIXES):
             return self.get_response(request)
-        request.audit_collects = True
         response = self.get_response(request)
         try:
             self.record(request, response)
@@ -89,17 +85,13 @@ class AuditMiddleware:
 
     def record(self, request, response) -> None:
         status = response.status_code
-        denied = getattr(request, "audit_denied", None)
         match = getattr(request, "resolver_match", None)
-        if denied is None and status == 404 and match and getattr(request, "organisation", None):
-            found = denied_object(match)
-            if found is not None:
-                denied = {"object_type": found[0], "object_id": found[1]}
+        denied = is_denial(request, status)
         # A POST that only reads (a search kept out of URLs) says so with `audit_as_read`.
         writes = request.method in WRITE_METHODS and not (
             match and getattr(view_class_of(match), "audit_as_read", False)
         )
-        if denied is None and not (writes or status in (401, 403)):
+        if not (denied or writes or status in REFUSALS):
             return
         application = getattr(request, "application", None)
         if application is None and request.path.startswith("/oauth/"):
@@ -115,6 +107,6 @@ class AuditMiddleware:
         }
         if not entry["object_id"] and status == 201:
             entry["object_id"] = created_id(response)
-        if denied is not None:
-            entry.update(denied, action="denied " + entry["action"], result="404")
+        if denied:
+            entry["action"] = "denied " + entry["action"]
         audit_record(**entry)

@@ -1,5 +1,6 @@
-"""The audit trail (one append-only, hash-chained table) and the disclosure log. Both name
-actors and objects by id only: no personal data, no tokens, no request bodies."""
+"""The audit trail (one append-only, hash-chained table), the disclosure log and the published
+network statistics. They name actors and objects by id only: no personal data, no tokens, no
+request bodies."""
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -80,3 +81,20 @@ class Disclosure(models.Model):
 
     def __str__(self):
         return f"disclosure {self.id}"
+
+
+class StatsSnapshot(models.Model):
+    """The network statistics of one calendar month, computed once, after the month ended, and
+    never again: two answers for the same or overlapping periods could be subtracted to
+    single out a cell under the small-cell threshold (referrals.stats)."""
+
+    month = models.DateField(unique=True)  # its first day (UTC)
+    figures = models.JSONField()
+    computed = models.DateTimeField()
+
+    class Meta:
+        app_label = "api"
+        ordering = ["-month"]
+
+    def __str__(self):
+        return f"statistics {self.month:%Y-%m}"

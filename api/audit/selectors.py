@@ -1,12 +1,9 @@
-"""Reads of the audit trail (its head, a full verification of the chain) and of the\ndisclosure log."""
+"""Reads of the audit trail: its head, and a full verification of the chain."""
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
-
-from api.audit.models import GENESIS_HASH, AuditAnchor, AuditEntry, Disclosure
+from api.audit.models import GENESIS_HASH, AuditAnchor, AuditEntry
 from api.audit.services import entry_hash
-from api.errors import ForbiddenAction
 
 
 @dataclass(frozen=True)
@@ -58,19 +55,3 @@ def audit_verify(*, known_head: Head | None = None, chunk_size: int = 2000) -> B
         why = "is missing" if head_hash is None else "has another hash"
         return Break(known_head.sequence, f"a previously published head {why}")
     return None
-
-
-def disclosures_for_sender(*, organisation, referral_id) -> QuerySet[Disclosure]:
-    """The sender's account of who saw what. The receiver gets 403 (it knows the referral
-    exists); anyone else the same 404 as for an unknown id."""
-    from referrals.models import Referral
-    from referrals.selectors import referral_not_found
-
-    parties = (
-        Referral.objects.filter(pk=referral_id).values_list("sender_id", "receiver_id").first()
-    )
-    if parties is None or organisation.pk not in parties:
-        raise referral_not_found()
-    if parties[0] != organisation.pk:
-        raise ForbiddenAction("Only the sending organisation may read a referral's disclosures.")
-    return Disclosure.objects.filter(referral_id=referral_id).select_related("organisation")

@@ -1,6 +1,5 @@
-from datetime import timedelta
+from datetime import date
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -46,21 +45,32 @@ class SuppressedCountField(serializers.Field):
         return value
 
 
-class StatsQuerySerializer(StrictFieldsMixin, serializers.Serializer):
-    start = serializers.DateField(required=False, help_text="First day (UTC), inclusive.")
-    end = serializers.DateField(required=False, help_text="Last day (UTC), inclusive.")
+MONTH_HELP = "A calendar month (UTC) that has ended, as YYYY-MM; by default the last one."
+RETIRED_PERIOD = (
+    "Statistics are published per calendar month only, so that two answers can never be "
+    "subtracted from each other: ask with month=YYYY-MM."
+)
 
-    def validate(self, attrs):
-        end = attrs.get("end") or timezone.now().date()
-        try:
-            start = attrs.get("start") or end - timedelta(days=89)
-        except OverflowError:  # an end in the first days of year 1 (Schemathesis: a 500)
-            raise serializers.ValidationError({"end": ["Too early."]}) from None
-        if start > end:
-            raise serializers.ValidationError({"start": ["Must not be after end."]})
-        if (end - start).days > 3660:
-            raise serializers.ValidationError({"start": ["The period is at most ten years."]})
-        return {"start": start, "end": end}
+
+class StatsQuerySerializer(StrictFieldsMixin, serializers.Serializer):
+    month = serializers.RegexField(
+        r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+        required=False,
+        help_text=MONTH_HELP,
+        error_messages={"invalid": "Give the month as YYYY-MM, for example 2026-10."},
+    )
+
+    def to_internal_value(self, data):
+        retired = sorted({"start", "end"} & set(data))
+        if retired:
+            raise serializers.ValidationError({name: [RETIRED_PERIOD] for name in retired})
+        return super().to_internal_value(data)
+
+    def validate_month(self, value: str) -> date:
+        year, month = (int(part) for part in value.split("-"))
+        if year < 1:
+            raise serializers.ValidationError("Give the month as YYYY-MM, for example 2026-10.")
+        return date(year, month, 1)
 
 
 class StatsOrganisationSerializer(serializers.Serializer):
@@ -71,9 +81,11 @@ class StatsOrganisationSerializer(serializers.Serializer):
 
 
 class ReferralStatsSerializer(serializers.Serializer):
-    start = serializers.DateField()
-    end = serializers.DateField()
-    total = SuppressedCountField(help_text="Referrals created in the period.")
+    month = serializers.CharField(help_text="The calendar month (UTC), YYYY-MM.")
+    computed = serializers.DateTimeField(
+        help_text="When the month's figures were computed; they never change afterwards."
+    )
+    total = SuppressedCountField(help_text="Referrals created in the month.")
     by_taxonomy = serializers.DictField(
         child=SuppressedCountField(),
         help_text="By need (taxonomy code); one referral may count under several.",
@@ -81,11 +93,13 @@ class ReferralStatsSerializer(serializers.Serializer):
     by_urgency = serializers.DictField(child=SuppressedCountField())
     by_outcome = serializers.DictField(child=SuppressedCountField(), help_text="Completed ones.")
     by_decline_reason = serializers.DictField(child=SuppressedCountField())
-    responded = SuppressedCountField(help_text="Referrals accepted or declined so far.")
+    responded = SuppressedCountField(
+        help_text="Referrals accepted or declined by the time the figures were computed."
+    )
     median_hours_to_first_response = serializers.FloatField(
         allow_null=True,
         help_text="Median time from sending to acceptance or decline; null under 5 responses.",
     )
     by_organisation = StatsOrganisationSerializer(
-        many=True, help_text="Only organisations that opted in to being named."
+        many=True, help_text="Only organisations that opted in to being named (and still are)."
     )

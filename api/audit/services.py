@@ -51,30 +51,25 @@ def entry_hash(entry: AuditEntry) -> str:
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
-def _lock(*, relaxed_commit: bool = False) -> None:
-    """Serialise appends (and pruning) until the transaction ends. With `relaxed_commit`, the
-    same statement makes this transaction's commit skip the WAL flush wait (see audit_record)."""
+def _lock() -> None:
+    """Serialise appends (and pruning) until the transaction ends."""
     with connection.cursor() as cursor:
-        if relaxed_commit:
-            cursor.execute(
-                "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(%s)",
-                [AUDIT_LOCK_KEY],
-            )
-        else:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
 
-
-_TAIL = f"""SELECT sequence, hash FROM {AuditEntry._meta.db_table}
-ORDER BY sequence DESC LIMIT 1"""  # noqa: S608 - a table name, no input
 
 _APPEND = f"""INSERT INTO {AuditEntry._meta.db_table} ({", ".join(("hash", *HASHED_FIELDS))})
 VALUES ({", ".join(["%s"] * (len(HASHED_FIELDS) + 1))})"""  # noqa: S608 - names, no input
 
 
-def chain_tail() -> tuple[int, str]:
-    """The sequence number and hash the next entry chains onto."""
+def _lock_and_chain_tail(*, relaxed_commit: bool) -> tuple[int, str]:
+    """Take the lock (see _lock), then the sequence number and hash the next entry chains onto,
+    in one call (api_audit_lock_tail, migration api 0010). With `relaxed_commit`, this
+    transaction's commit also skips the WAL flush wait (see audit_record)."""
     with connection.cursor() as cursor:
-        cursor.execute(_TAIL)
+        cursor.execute(
+            "SELECT tail_sequence, tail_hash FROM api_audit_lock_tail(%s, %s)",
+            [AUDIT_LOCK_KEY, relaxed_commit],
+        )
         last = cursor.fetchone()
     if last is not None:
         return last
@@ -102,13 +97,12 @@ def audit_record(
     user_id = getattr(user, "pk", user)
     standalone = not connection.in_atomic_block
     with transaction.atomic():
-        # The lock is held until commit, so a synchronous commit (a WAL flush, ~3 ms here)
-        # would cap every audited write in the system at a few hundred a second. Without the
+        # The lock is held until commit, so a synchronous commit (a WAL flush) would cap
+        # every audited write in the system at the disk's flush rate. Without the
         # flush a standalone entry is durable at the next WAL flush, which any other commit
         # triggers; a database crash can lose at most the last fraction of a second of
         # entries, as a suffix of the chain, never a hole in it.
-        _lock(relaxed_commit=standalone)
-        sequence, prev_hash = chain_tail()
+        sequence, prev_hash = _lock_and_chain_tail(relaxed_commit=standalone)
         entry = AuditEntry(
             sequence=sequence + 1,
             time=timezone.now(),
@@ -132,24 +126,6 @@ def audit_record(
 def _current_request_id() -> str:
     value = request_id_var.get()
     return "" if value == "-" else value
-
-
-def audit_denied(request, object_type: str, object_id) -> None:
-    """Call when a look-up found the object but it belongs to another organisation, just before
-    answering 404 exactly as for an unknown id. The entry is written by AuditMiddleware after
-    the response, outside the view's transaction, so rolling that back does not lose it."""
-    http_request = getattr(request, "_request", request)
-    pending = {"object_type": object_type, "object_id": str(object_id)}
-    if getattr(http_request, "audit_collects", False):
-        http_request.audit_denied = pending
-        return
-    audit_record(
-        action="denied " + route_name(http_request),
-        result="404",
-        organisation=getattr(http_request, "organisation", None),
-        application=getattr(http_request, "application", None),
-        **pending,
-    )
 
 
 def route_name(request) -> str:

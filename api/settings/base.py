@@ -2,6 +2,7 @@
 environment (12-factor); the modes (dev, test, production) only change defaults."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -45,9 +46,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "api.middleware.RequestIDMiddleware",
-    "api.audit.middleware.AuditMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "api.middleware.AdminSessionMiddleware",
+    # Static files (the docs pages' assets) are answered here, with their own long-lived
+    # caching, before anything below treats the request as an API call.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "api.middleware.CacheControlMiddleware",
+    "api.audit.middleware.AuditMiddleware",
+    "api.middleware.ScopedSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "api.middleware.AdminAuthenticationMiddleware",
@@ -60,7 +65,11 @@ ROOT_URLCONF = "api.urls"
 # A path that is not a route is a 404 problem, never an HTML redirect (a POST cannot follow
 # one anyway); the documented paths are the only spellings.
 APPEND_SLASH = False
-CSRF_FAILURE_VIEW = "api.errors.csrf_failure"
+# The person page's forms start again in words; elsewhere a problem document.
+CSRF_FAILURE_VIEW = "referrals.me.views.csrf_failure"
+# The CSRF secret lives in the session, where there is one (the admin, the person page): the
+# person's page then sets one cookie only, its short session.
+CSRF_USE_SESSIONS = True
 WSGI_APPLICATION = "api.wsgi.application"
 
 TEMPLATES = [
@@ -79,12 +88,13 @@ TEMPLATES = [
 ]
 
 
-def database_from_env() -> dict:
-    url = os.environ.get("DATABASE_URL")
+def database_from_env(variable: str = "DATABASE_URL") -> dict:
+    url = os.environ.get(variable)
     if not url:
         raise ImproperlyConfigured(
-            "DATABASE_URL is not set. Use `make run` or `make test`, which start an embedded "
-            "PostgreSQL when it is unset, or point it at a PostgreSQL server."
+            "DATABASE_URL is not set. `make run`, `make test` and manage.py under the dev "
+            "settings use an embedded PostgreSQL when it is unset; elsewhere, point it at a "
+            "PostgreSQL server."
         )
     config = dj_database_url.parse(url, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")))
     # The stock backend plus a health check that reads the socket instead of a `SELECT 1` per
@@ -97,7 +107,7 @@ def database_from_env() -> dict:
     statement_timeout = int(os.environ.get("DB_STATEMENT_TIMEOUT_MS", "10000"))
     config["OPTIONS"].setdefault("options", f"-c statement_timeout={statement_timeout}")
     # Parameters bound by the server, so psycopg can prepare a statement the second time a
-    # worker runs it: the search and the token look-up then skip planning (about 2 ms a search).
+    # worker runs it: the search and the token look-up then skip planning.
     # DB_PREPARE_THRESHOLD=off turns preparing off (a pooler in transaction mode older than
     # PgBouncer 1.21 cannot keep prepared statements).
     config["OPTIONS"].setdefault("server_side_binding", True)
@@ -109,6 +119,11 @@ def database_from_env() -> dict:
 
 
 DATABASES = {"default": database_from_env()}
+# Behind a pooler in transaction mode a server session belongs to no client between
+# transactions, so a session-level advisory lock (the HSDS import's, partners/imports) is taken
+# on a direct connection to PostgreSQL when DATABASE_DIRECT_URL is set (docs/DEPLOY.md).
+if os.environ.get("DATABASE_DIRECT_URL"):
+    DATABASES["direct"] = database_from_env("DATABASE_DIRECT_URL")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -141,8 +156,12 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Static files (Swagger UI's and Redoc's assets, the admin's) are served by WhiteNoise from the
+# API's own processes in every mode, so the docs pages work with nothing in front of gunicorn.
+# Outside production it finds them in the installed apps, so nothing has to be collected;
+# production serves the hashed copies `manage.py collectstatic` writes (production.py).
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+WHITENOISE_USE_FINDERS = True
 
 # --- OAuth 2 (django-oauth-toolkit) -------------------------------------------------------
 OAUTH2_PROVIDER_APPLICATION_MODEL = "partners.Application"
@@ -188,21 +207,24 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasScopes"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.CursorPagination",
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApplicationRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "application": os.environ.get("RATE_LIMIT_APPLICATION", "6000/min"),
         "token": os.environ.get("RATE_LIMIT_TOKEN", "30/min"),
+        "claim": os.environ.get("RATE_LIMIT_CLAIM", "120/hour"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    # Proxies in front of gunicorn whose X-Forwarded-For to trust for the client address (a
+    # throttle key only, hashed; never stored). Unset: the address gunicorn sees.
+    "NUM_PROXIES": int(os.environ["NUM_PROXIES"]) if os.environ.get("NUM_PROXIES") else None,
     # OPTIONS answers 405: DRF's metadata asserts on views without a serializer class (a 500
     # Schemathesis found), and nothing here needs it (no browser calls another origin).
     "DEFAULT_METADATA_CLASS": None,
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "iso-8601",
-    "PAGE_SIZE": 25,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -225,6 +247,9 @@ SPECTACULAR_SETTINGS = {
         "AcceptingReferralsEnum": "partners.models.AcceptingReferrals",
         "ServiceStatusEnum": "partners.models.ServiceStatus",
         "PartnershipStatusEnum": "partners.models.PartnershipStatus",
+        "ConsentPurposeEnum": "referrals.models.ConsentPurpose",
+        "ConsentMethodEnum": "referrals.models.ConsentMethod",
+        "ToldByEnum": "referrals.api.serializers.TOLD_BY_ORGANISATION",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -239,12 +264,24 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["api.schema.only_public_api"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema_docs.verb_operation_ids",
         "api.schema.add_problem_responses",
+        "api.schema.problem_types",
+        "api.schema.no_nul_in_parameters",
         "api.schema_links.add_links",
         "api.schema.local_times",
         "api.schema.whole_answer_examples",
+        "api.schema_docs.unique_type_lists",
+        "api.schema_docs.add_token_endpoint",
+        "api.schema_docs.describe",
+        "api.schema_docs.enum_varnames",
+        "api.schema_docs.declare_headers",
+        "api.schema_docs.error_examples",
+        "api.webhooks.schema.add_webhooks",
     ],
+    "GET_LIB_DOC_EXCLUDES": "api.schema_docs.lib_doc_excludes",
     "TAGS": [
+        {"name": "oauth", "description": "Access tokens: the OAuth 2.0 client credentials grant."},
         {"name": "me", "description": "The calling organisation and its token."},
         {"name": "organisations", "description": "The partner directory's organisations."},
         {"name": "taxonomy", "description": "The service types, named in nine languages."},
@@ -252,16 +289,36 @@ SPECTACULAR_SETTINGS = {
         {"name": "capacity", "description": "Who can take someone today, and its history."},
         {"name": "partnerships", "description": "Data-sharing agreements between organisations."},
         {"name": "hsds", "description": "Open Referral HSDS 3.1 export for other directories."},
+        {"name": "imports", "description": "Import HSDS directories: a job, with its report."},
         {"name": "referrals", "description": "Consent-bound referrals, their notes and timeline."},
         {"name": "webhooks", "description": "Webhook endpoints and their deliveries."},
         {"name": "audit", "description": "The tamper-evident audit trail's head."},
         {"name": "stats", "description": "Network statistics for advocacy; small cells hidden."},
+        {
+            "name": "self-service",
+            "description": "The person referred, with claim code and PIN and no account: the "
+            "status, who opened their details, withdrawing consent, stopping contact.",
+        },
     ],
 }
 
+# --- Crypto-shredding ------------------------------------------------------------------------
+# A destroyed referral's data becomes undecryptable everywhere (database pages, WAL, backups,
+# process memory) within REFERRAL_SHRED_HOURS: data keys are wrapped by epoch keys kept outside
+# PostgreSQL in REFERRAL_KEYRING_DIR, which the epoch job replaces and destroys; its timings
+# derive from the bound (referrals/keyring.py, Schedule).
+_shred_hours = float(os.environ.get("REFERRAL_SHRED_HOURS") or 24)
+if not 0 < _shred_hours <= 24 * 30:
+    raise ImproperlyConfigured("REFERRAL_SHRED_HOURS must be more than 0 and at most 720.")
+REFERRAL_SHRED_WITHIN = timedelta(hours=_shred_hours)
+REFERRAL_KEY_EPOCH_JOB_EVERY = REFERRAL_SHRED_WITHIN / 24
+REFERRAL_KEYRING_DIR = Path(os.environ.get("REFERRAL_KEYRING_DIR") or VAR_DIR / "keyring")
+
 # --- Celery ----------------------------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
-if CELERY_BROKER_URL == "filesystem://":
+# The filesystem transport ignores the host; naming one keeps kombu from warning that there is
+# none every time it connects.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://localhost/"
+if CELERY_BROKER_URL.startswith("filesystem:"):
     _queue = VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue / "out"),
@@ -288,6 +345,22 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "referrals.destroy_expired_consents",
         "schedule": 900.0,
     },
+    # Epoch keys (referrals/tasks.py): starts a new epoch when the newest is due, moves live data
+    # keys to it and destroys older epoch keys. Most runs find nothing to do.
+    "referrals-rotate-key-epochs": {
+        "task": "referrals.rotate_key_epochs",
+        "schedule": REFERRAL_KEY_EPOCH_JOB_EVERY.total_seconds(),
+    },
+    # FHIR Subscriptions (referrals/fhir/services.py): heartbeats for quiet ones, ended ones off.
+    "fhir-subscriptions": {"task": "fhir.subscriptions", "schedule": 15.0},
+    # Senders hear once, seven days ahead, of a consent about to lapse (referral.consent_expiring).
+    "referrals-warn-expiring-consents": {
+        "task": "referrals.warn_expiring_consents",
+        "schedule": 900.0,
+    },
+    # HSDS imports (partners/imports/services.py): queues unfinished jobs no worker runs (a
+    # killed worker's, or one whose task was lost with the broker).
+    "directory-imports-resume": {"task": "directory.imports_resume", "schedule": 30.0},
     # Retention (api/retention.py): each job locks its rows with SKIP LOCKED, so overlaps are
     # harmless.
     **{
@@ -302,36 +375,69 @@ CELERY_BEAT_SCHEDULE: dict = {
             ("oauth_id_tokens", 86400),
             ("idempotency_keys", 3600),
             ("admin_sessions", 86400),
+            ("self_service_tokens", 3600),
+            ("self_service_locks", 86400),
             ("rate_limit_windows", 3600),
             ("audit_trail", 86400),
+            ("directory_imports", 86400),
         )
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Any number of beats may run: each job's period is claimed in the database before it is sent.
+CELERY_BEAT_SCHEDULER = "api.celery:OncePerPeriodScheduler"
 
-# --- Logging: structured, one JSON object a line, never bodies or tokens ---------------------
+# --- Logging: structured, one JSON object a line, never bodies, paths or tokens -------------
+# api.logging.configure also routes Python's warnings through these handlers. gunicorn's worker
+# messages come here too, so its refusals of malformed requests are filtered like Django's; its
+# access log (which writes paths) goes nowhere: the API logs route patterns instead.
+LOGGING_CONFIG = "api.logging.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "api.logging.RequestIDFilter"}},
+    "filters": {
+        "request_id": {"()": "api.logging.RequestIDFilter"},
+        "request_data": {"()": "api.logging.RequestDataFilter"},
+        "routine": {"()": "api.logging.RoutineAtDebug"},
+    },
     "formatters": {"json": {"()": "api.logging.JSONFormatter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json",
-            "filters": ["request_id"],
+            "filters": ["request_id", "request_data"],
         },
+        "null": {"class": "logging.NullHandler"},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "oauthlib": {"level": "WARNING"},
+        "gunicorn.error": {"handlers": ["console"], "propagate": False},
+        "gunicorn.access": {"handlers": ["null"], "propagate": False},
+        # Celery's line per task received and done, and beat's per task sent: the webhook
+        # sweeper alone would bury everything else in them. LOG_LEVEL=DEBUG shows them.
+        "celery.app.trace": {"filters": ["routine"]},
+        "celery.worker.strategy": {"filters": ["routine"]},
+        "celery.beat": {"filters": ["routine"]},
+        # The embedded PostgreSQL's every step when manage.py starts or joins it.
+        "pgserver": {"level": "WARNING"},
     },
 }
 
 # --- Application settings --------------------------------------------------------------------
-API_PAGE_SIZE_MAX = 100
+# Self-service sign-ins (claim code and PIN) per client address and per code, known or not;
+# five failures also lock a code (referrals.services). Counted in api_ratelimitwindow under
+# keyed hashes.
+SELF_SERVICE_RATES = {
+    "address": os.environ.get("SELF_SERVICE_RATE_ADDRESS", "30/h"),
+    "code": os.environ.get("SELF_SERVICE_RATE_CODE", "20/h"),
+}
+# Where the person page's quick exit goes: a neutral site, as domestic-violence services do.
+QUICK_EXIT_URL = os.environ.get("QUICK_EXIT_URL", "https://www.google.com/")
+# The largest HSDS file an import takes (bytes), refused with 413 before it is read.
+DIRECTORY_IMPORT_MAX_BYTES = int(os.environ.get("DIRECTORY_IMPORT_MAX_BYTES", 200 * 1024 * 1024))
 ALLOW_LOOPBACK_WEBHOOKS = env_bool("ALLOW_LOOPBACK_WEBHOOKS", False)
 
 # Key-encryption keys for referral personal data: "kid:base64-32-bytes,..."; the first wraps new

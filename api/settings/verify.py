@@ -12,9 +12,12 @@ from api.settings.base import *  # noqa: F403
 SECRET_KEY = "verify-only-key"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-# Swagger UI's assets come from the sidecar app's static files, which nothing else serves here.
-ROOT_URLCONF = "tests.verify.urls"
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
-    "DEFAULT_THROTTLE_RATES": {"application": "10000000/min", "token": "100000/min"},
+    "DEFAULT_THROTTLE_RATES": {
+        **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],  # noqa: F405
+        "application": "10000000/min",
+        "token": "100000/min",
+        "claim": "10000000/min",
+    },
 }

@@ -6,10 +6,17 @@ import uuid
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
+STANDARD_PAYLOAD = "standard-webhooks"
+
 
 class WebhookEndpoint(models.Model):
     """Where one organisation wants to hear about its events. The signing secret is kept in
-    the clear because HMAC signing needs it; it is shown to the owner only once."""
+    the clear because HMAC signing needs it; it is shown to the owner only once.
+
+    `payload_format` names how its bodies are written: this API's own thin JSON, or a format an
+    app registered (services.register_payload_format: the FHIR facade's notification Bundles).
+    `data_filter` narrows the events it gets to those whose data has one of the listed values
+    for each key (a FHIR Subscription's filter criteria); empty, it gets every wanted event."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organisation = models.ForeignKey(
@@ -18,6 +25,8 @@ class WebhookEndpoint(models.Model):
     url = models.CharField(max_length=2000)
     description = models.CharField(max_length=200, blank=True)
     event_types = ArrayField(models.CharField(max_length=60), default=list)
+    payload_format = models.CharField(max_length=40, default=STANDARD_PAYLOAD)
+    data_filter = models.JSONField(default=dict, blank=True)
     secret = models.CharField(max_length=100)
     # After a rotation the old secret keeps signing until this time, so receivers can switch.
     previous_secret = models.CharField(max_length=100, blank=True)
@@ -40,8 +49,13 @@ class WebhookEndpoint(models.Model):
     def __str__(self):
         return self.url
 
-    def wants(self, event_type: str) -> bool:
-        return "*" in self.event_types or event_type in self.event_types
+
+WILDCARD = "*"
+
+
+def subscribed(event_types: list[str], event_type: str) -> bool:
+    """Whether an endpoint subscribed to `event_types` wants an event of `event_type`."""
+    return WILDCARD in event_types or event_type in event_types
 
 
 class DeliveryStatus(models.TextChoices):

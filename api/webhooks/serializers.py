@@ -48,7 +48,14 @@ class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
 
 
 class WebhookEndpointCreateSerializer(StrictFieldsMixin, serializers.Serializer):
-    url = serializers.CharField(max_length=2000, help_text="An https:// URL with a public address.")
+    # Not trimmed: a URL of only control characters is refused by the URL rules (422), not
+    # read as blank (400), which the schema's minLength does not say.
+    url = serializers.CharField(
+        max_length=2000,
+        trim_whitespace=False,
+        help_text="An https:// URL with a public address. Stored as it will be sent: the host "
+        "in IDNA (punycode), path and query percent-encoded as UTF-8.",
+    )
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=SUBSCRIBABLE),
         allow_empty=False,
@@ -58,7 +65,7 @@ class WebhookEndpointCreateSerializer(StrictFieldsMixin, serializers.Serializer)
 
 
 class WebhookEndpointUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
-    url = serializers.CharField(max_length=2000, required=False)
+    url = serializers.CharField(max_length=2000, required=False, trim_whitespace=False)
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=SUBSCRIBABLE),
         allow_empty=False,

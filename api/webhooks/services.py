@@ -8,21 +8,26 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from api.errors import Conflict, InvalidInput
+from api.errors import Conflict, InvalidInput, Unprocessable
 from api.events import EVENT_TYPES
+from api.joins import Joined, instances, select_list
 from api.models import Event
-from api.webhooks import delivery as wire
+from api.timestamps import iso
+from api.webhooks import transport
 from api.webhooks.models import (
+    STANDARD_PAYLOAD,
+    WILDCARD,
     DeliveryStatus,
     WebhookDelivery,
     WebhookDeliveryAttempt,
     WebhookEndpoint,
+    subscribed,
 )
 
 log = logging.getLogger(__name__)
@@ -43,9 +48,16 @@ EARLY_TOLERANCE = timedelta(seconds=1)
 # How long a claimed delivery is leased to the worker attempting it; longer than the total
 # HTTP timeout, so a live attempt is never taken over.
 LEASE = timedelta(seconds=60)
+# The first attempt and one after each wait: a round of the schedule.
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+# Each attempt is stored when it is claimed, before anything can go wrong, and completed with
+# its outcome. One that never completes (the worker died, or storing the outcome failed) is
+# marked cut short by the next claim, or by the sweeper once the round is spent: no delivery is
+# tried again and again without a trace.
+UNFINISHED = "no outcome yet: the attempt is running"
+CUT_SHORT = "the attempt did not finish: the worker stopped or could not store the outcome"
 FAILING_LIMIT = timedelta(days=3)
 SECRET_OVERLAP = timedelta(hours=24)
-WILDCARD = "*"
 SUBSCRIBABLE = (*EVENT_TYPES, WILDCARD)
 
 
@@ -61,7 +73,7 @@ def retry_delay(attempts: int, *, retry_after: float | None = None, rng=random) 
     return delay
 
 
-def is_retryable(outcome: wire.Outcome) -> bool:
+def is_retryable(outcome: transport.Outcome) -> bool:
     """Timeouts, connection errors, 429 and 5xx are worth another try; a redirect, a refused
     address or any other answer is not."""
     if outcome.status_code is None:
@@ -72,11 +84,18 @@ def is_retryable(outcome: wire.Outcome) -> bool:
 # --- endpoints -------------------------------------------------------------------------------
 
 
-def _validate_url(url: str) -> None:
+def _validated_url(url: str) -> str:
+    """The URL in its normalised form (IDNA host, percent-encoded path and query), as it will
+    be sent, or a 422 naming why it is refused (the schema cannot tell which hosts resolve)."""
     try:
-        wire.check_url(url)
-    except wire.URLRefused as exc:
-        raise InvalidInput(str(exc), errors=[{"pointer": "/url", "detail": str(exc)}]) from exc
+        target, _ = transport.check_url(url)
+    except transport.URLRefused as exc:
+        raise Unprocessable(str(exc), errors=[{"pointer": "/url", "detail": str(exc)}]) from exc
+    limit = WebhookEndpoint._meta.get_field("url").max_length
+    if len(target.url) > limit:
+        detail = f"The URL is too long once percent-encoded (at most {limit} characters)."
+        raise Unprocessable(detail, errors=[{"pointer": "/url", "detail": detail}])
+    return target.url
 
 
 def _validate_event_types(event_types: list[str]) -> list[str]:
@@ -92,15 +111,24 @@ def _validate_event_types(event_types: list[str]) -> list[str]:
 
 
 def endpoint_create(
-    *, organisation, url: str, event_types: list[str], description: str = ""
+    *,
+    organisation,
+    url: str,
+    event_types: list[str],
+    description: str = "",
+    payload_format: str = STANDARD_PAYLOAD,
+    data_filter: dict | None = None,
 ) -> WebhookEndpoint:
-    _validate_url(url)
+    if payload_format != STANDARD_PAYLOAD and payload_format not in _payload_formats:
+        raise ValueError(f"unknown payload format {payload_format!r}")
     return WebhookEndpoint.objects.create(
         organisation=organisation,
-        url=url,
+        url=_validated_url(url),
         event_types=_validate_event_types(event_types),
         description=description,
-        secret=wire.new_secret(),
+        payload_format=payload_format,
+        data_filter=data_filter or {},
+        secret=transport.new_secret(),
     )
 
 
@@ -110,8 +138,7 @@ def endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
         if "url" in changes:
-            _validate_url(changes["url"])
-            endpoint.url = changes["url"]
+            endpoint.url = _validated_url(changes["url"])
         if "event_types" in changes:
             endpoint.event_types = _validate_event_types(changes["event_types"])
         if "description" in changes:
@@ -151,7 +178,7 @@ def endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
         endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
         endpoint.previous_secret = endpoint.secret
         endpoint.previous_secret_expires = timezone.now() + SECRET_OVERLAP
-        endpoint.secret = wire.new_secret()
+        endpoint.secret = transport.new_secret()
         endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires"])
     return endpoint
 
@@ -169,15 +196,27 @@ def endpoint_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
             "The endpoint is disabled; re-enable it (PATCH active=true) before pinging.",
             disabled_reason=endpoint.disabled_reason,
         )
+    return endpoint_send(
+        endpoint=endpoint, event_type="ping", data={"webhook_endpoint_id": str(endpoint.id)}
+    )
+
+
+def endpoint_send(
+    *, endpoint: WebhookEndpoint, event_type: str, data: dict, sequence: int | None = None
+) -> WebhookDelivery:
+    """An event for this endpoint alone (a ping, a FHIR handshake or heartbeat), delivered like
+    any other. It takes the endpoint's next sequence number unless `sequence` is given: a FHIR
+    subscription numbers its events only, so its own messages are numbered apart."""
     with transaction.atomic():
         now = timezone.now()
         event = Event.objects.create(
-            type="ping",
+            type=event_type,
             organisation_id=endpoint.organisation_id,
-            data={"webhook_endpoint": str(endpoint.id)},
+            data=data,
             dispatched_at=now,
         )
-        sequence = _take_sequences(endpoint.id, 1)
+        if sequence is None:
+            sequence = _take_sequences(endpoint.id, 1)
         delivery = WebhookDelivery.objects.create(
             endpoint=endpoint, event=event, sequence=sequence, next_attempt_at=now
         )
@@ -210,9 +249,9 @@ WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),
 claimed AS (
   UPDATE {event} SET dispatched_at = %(now)s
   WHERE id = ANY(%(ids)s) AND dispatched_at IS NULL
-  RETURNING id, type, organisation_id, created
+  RETURNING id, type, organisation_id, created, data
 )
-SELECT c.id, c.type, c.created, e.id, e.event_types, e.active
+SELECT c.id, c.type, c.created, e.id, e.event_types, e.active, e.data_filter, c.data
 FROM claimed c CROSS JOIN relaxed
 LEFT JOIN {endpoint} e ON e.organisation_id = c.organisation_id
 ORDER BY c.created, c.id
@@ -226,7 +265,7 @@ WITH reserved AS (
 )
 INSERT INTO {delivery} (id, endpoint_id, event_id, sequence, status, attempts, next_attempt_at,
   created)
-SELECT d.id, %(endpoint)s::uuid, d.event_id, reserved.base + d.n, 'pending', 0, %(now)s, %(now)s
+SELECT d.id, %(endpoint)s::uuid, d.event_id, reserved.base + d.n, %(pending)s, 0, %(now)s, %(now)s
 FROM reserved, unnest(%(ids)s::uuid[], %(events)s::uuid[]) WITH ORDINALITY AS d(id, event_id, n)
 """
 
@@ -249,19 +288,32 @@ def events_dispatch(event_ids: Iterable) -> list:
         now = timezone.now()
         cursor.execute(_DISPATCH_SQL.format(**tables), {"now": now, "ids": event_ids})
         wanted: dict = {}
-        for event_id, event_type, _, endpoint_id, event_types, active in cursor.fetchall():
-            if endpoint_id is not None and ("*" in event_types or event_type in event_types):
-                wanted.setdefault((str(endpoint_id), active), []).append(event_id)
+        for row in cursor.fetchall():
+            event_id, event_type, _, endpoint_id, event_types, active, data_filter, data = row
+            if endpoint_id is None or not subscribed(event_types, event_type):
+                continue
+            if data_filter and not data_matches(_json(data), _json(data_filter)):
+                continue
+            wanted.setdefault((str(endpoint_id), active), []).append(event_id)
         for (endpoint_id, active), events in sorted(wanted.items()):
             ids = [uuid.uuid4() for _ in events]
             cursor.execute(
                 _DELIVERIES_SQL.format(**tables),
                 {"endpoint": endpoint_id, "count": len(events), "now": now, "ids": ids,
-                 "events": events},
+                 "events": events, "pending": DeliveryStatus.PENDING},
             )  # fmt: skip
             if active:
                 sendable.extend(ids)
     return sendable
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def data_matches(data: dict, data_filter: dict) -> bool:
+    """Every key of the filter is in the event's data with one of the filter's values."""
+    return all(data.get(key) in values for key, values in data_filter.items())
 
 
 def on_events_committed(event_ids) -> None:
@@ -328,13 +380,32 @@ def publish(delivery_ids: Iterable, countdown: float | None = None) -> int:
 # --- attempts --------------------------------------------------------------------------------
 
 
+# Other ways of writing a delivery's body, by name (WebhookEndpoint.payload_format): an app's
+# function from the delivery to (body, content type). The FHIR facade registers its
+# notification Bundles; the signing, retries and address checks stay this module's.
+_payload_formats: dict[str, Callable[[WebhookDelivery], tuple[bytes, str]]] = {}
+
+
+def register_payload_format(
+    name: str, render: Callable[[WebhookDelivery], tuple[bytes, str]]
+) -> None:
+    _payload_formats[name] = render
+
+
+def rendered(delivery: WebhookDelivery) -> tuple[bytes, str]:
+    """The body and its content type, in the endpoint's payload format."""
+    if delivery.endpoint.payload_format == STANDARD_PAYLOAD:
+        return payload(delivery), "application/json"
+    return _payload_formats[delivery.endpoint.payload_format](delivery)
+
+
 def payload(delivery: WebhookDelivery) -> bytes:
     """Thin: type, ids, timestamps and links that the event carried. Never personal data; the
     receiver fetches details with its own token."""
     event = delivery.event
     body = {
         "type": event.type,
-        "timestamp": event.created.isoformat().replace("+00:00", "Z"),
+        "timestamp": iso(event.created),
         "sequence": delivery.sequence,
         "data": {"id": str(event.id), **event.data},
     }
@@ -350,113 +421,138 @@ def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
     return live
 
 
+# The claimed delivery as it is after the claim, with its endpoint and event.
+_CLAIMED = (
+    Joined.of(WebhookDelivery, "d"),
+    Joined.of(WebhookEndpoint, "e"),
+    Joined.of(Event, "v"),
+)
 _CLAIM_SQL = """
-UPDATE {delivery} d SET next_attempt_at = %(lease)s
-FROM {endpoint} e, {event} v
-WHERE d.id = %(id)s AND d.status = 'pending' AND d.next_attempt_at <= %(due)s
-  AND e.id = d.endpoint_id AND e.active AND v.id = d.event_id
-RETURNING d.sequence, d.attempts, d.created, e.id, e.organisation_id, e.url, e.secret,
-  e.previous_secret, e.previous_secret_expires, e.failing_since, v.id, v.type, v.created, v.data
+WITH claimed AS (
+  UPDATE {delivery} d SET next_attempt_at = %(lease)s, attempts = d.attempts + 1
+  FROM {endpoint} e, {event} v
+  WHERE d.id = %(id)s AND d.status = %(pending)s AND d.next_attempt_at <= %(due)s
+    AND d.attempts < %(max_attempts)s AND e.id = d.endpoint_id AND e.active AND v.id = d.event_id
+  RETURNING {claimed}
+), cut_short AS (
+  UPDATE {attempt} a SET error = %(cut_short)s FROM claimed
+  WHERE a.delivery_id = %(id)s AND a.status_code IS NULL AND a.error = %(unfinished)s
+), started AS (
+  INSERT INTO {attempt} (id, delivery_id, endpoint_id, created, succeeded, error,
+    response_excerpt)
+  SELECT %(attempt)s, %(id)s, endpoint_id, %(now)s, false, %(unfinished)s, '' FROM claimed
+)
+SELECT * FROM claimed
 """
 
 
-def _claim(delivery_id) -> WebhookDelivery | None:
-    """Lease a due delivery to this worker, or None if it is not due, done, its endpoint is off
-    or another worker holds it (a duplicate task is then a harmless no-op). One statement
-    that claims and reads, because this runs once per attempt."""
+def _claim(delivery_id) -> tuple[WebhookDelivery, WebhookDeliveryAttempt] | None:
+    """Lease a due delivery to this worker and store its attempt as running, or None if it is
+    not due, done, its round is spent, its endpoint is off or another worker holds it (a
+    duplicate task is then a harmless no-op). One statement, because this runs once per
+    attempt."""
     now = timezone.now()
     sql = _CLAIM_SQL.format(
         delivery=WebhookDelivery._meta.db_table,
         endpoint=WebhookEndpoint._meta.db_table,
         event=Event._meta.db_table,
+        attempt=WebhookDeliveryAttempt._meta.db_table,
+        claimed=select_list(_CLAIMED),
     )
+    attempt_id = uuid.uuid4()
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"id": delivery_id, "lease": now + LEASE, "due": now + EARLY_TOLERANCE})
+        cursor.execute(
+            sql,
+            {
+                "id": delivery_id,
+                "lease": now + LEASE,
+                "due": now + EARLY_TOLERANCE,
+                "max_attempts": MAX_ATTEMPTS,
+                "now": now,
+                "attempt": attempt_id,
+                "unfinished": UNFINISHED,
+                "cut_short": CUT_SHORT,
+                "pending": DeliveryStatus.PENDING,
+            },
+        )
         row = cursor.fetchone()
     if row is None:
         return None
-    (sequence, attempts, created, endpoint_id, organisation_id, url, secret, previous_secret,
-     previous_expires, failing_since, event_id, event_type, event_created, data) = row  # fmt: skip
-    endpoint = WebhookEndpoint(
-        id=endpoint_id,
-        organisation_id=organisation_id,
-        url=url,
-        secret=secret,
-        previous_secret=previous_secret,
-        previous_secret_expires=previous_expires,
-        failing_since=failing_since,
-        active=True,
+    delivery, endpoint, event = instances(row, _CLAIMED)
+    delivery.endpoint, delivery.event = endpoint, event
+    attempt = WebhookDeliveryAttempt(
+        id=attempt_id, delivery=delivery, endpoint=endpoint, created=now, error=UNFINISHED
     )
-    event = Event(
-        id=event_id,
-        type=event_type,
-        organisation_id=organisation_id,
-        created=event_created,
-        data=json.loads(data) if isinstance(data, str) else data,
+    attempt._state.adding = False
+    return delivery, attempt
+
+
+def _send(delivery: WebhookDelivery, post) -> transport.Outcome:
+    endpoint = delivery.endpoint
+    now = timezone.now()
+    body, content_type = rendered(delivery)
+    timestamp = int(now.timestamp())
+    msg_id = str(delivery.event_id)
+    headers = {
+        "Content-Type": content_type,
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": transport.signature_header(
+            signing_secrets(endpoint, now), msg_id, timestamp, body
+        ),
+    }
+    return post(endpoint.url, body, headers)
+
+
+def _exception_name(exc: Exception) -> str:
+    kind = type(exc)
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
     )
-    delivery = WebhookDelivery(
-        id=delivery_id,
-        endpoint=endpoint,
-        event=event,
-        sequence=sequence,
-        attempts=attempts,
-        status=DeliveryStatus.PENDING,
-        next_attempt_at=now + LEASE,
-        created=created,
-    )
-    delivery._state.adding = False
-    return delivery
 
 
 def delivery_attempt(delivery_id, *, post=None) -> WebhookDeliveryAttempt | None:
     """One attempt at one delivery: sign, POST, store what happened, schedule what comes next.
-    Returns the stored attempt, or None when there was nothing to do."""
-    delivery = _claim(delivery_id)
-    if delivery is None:
+    Returns the stored attempt, or None when there was nothing to do. Whatever goes wrong on
+    the way is a failed attempt like a refused connection: retried on the schedule and counted
+    toward disabling the endpoint."""
+    claimed = _claim(delivery_id)
+    if claimed is None:
         return None
-    endpoint = delivery.endpoint
-    now = timezone.now()
-    body = payload(delivery)
-    timestamp = int(now.timestamp())
-    msg_id = str(delivery.event_id)
-    headers = {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": wire.signature_header(
-            signing_secrets(endpoint, now), msg_id, timestamp, body
-        ),
-    }
-    outcome = (post or wire.post)(endpoint.url, body, headers)
-    return _record(delivery, outcome)
+    delivery, attempt = claimed
+    try:
+        outcome = _send(delivery, post or transport.post)
+    except Exception as exc:
+        # The class only: the message and traceback may quote the endpoint's URL or payload.
+        log.error("webhook attempt %s raised %s", attempt.id, _exception_name(exc))
+        outcome = transport.Outcome(error=f"internal error: {_exception_name(exc)}")
+    return _record(delivery, attempt, outcome)
+
+
+def _storable(text: str) -> str:
+    """Text PostgreSQL accepts: a receiver's body may hold NUL bytes, an error lone surrogates;
+    either made storing the attempt fail, so it was never recorded."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
 
 
 _SUCCESS_SQL = """
 WITH attempt AS (
-  INSERT INTO {attempt} (id, delivery_id, endpoint_id, created, status_code, latency_ms,
-    succeeded, error, response_excerpt)
-  VALUES (%(attempt)s, %(id)s, %(endpoint)s, %(now)s, %(status)s, %(latency)s, true, '',
-    %(excerpt)s)
+  UPDATE {attempt} SET status_code = %(status)s, latency_ms = %(latency)s, succeeded = true,
+    error = '', response_excerpt = %(excerpt)s
+  WHERE id = %(attempt)s
 )
-UPDATE {delivery} SET status = 'succeeded', attempts = attempts + 1, next_attempt_at = NULL,
-  delivered_at = %(now)s
+UPDATE {delivery} SET status = %(succeeded)s, next_attempt_at = NULL, delivered_at = %(now)s
 WHERE id = %(id)s
 """
 
 
-def _record_success(delivery: WebhookDelivery, outcome: wire.Outcome) -> WebhookDeliveryAttempt:
-    """The common case in one statement (the attempt row and the delivery's new state commit
+def _record_success(
+    delivery: WebhookDelivery, attempt: WebhookDeliveryAttempt
+) -> WebhookDeliveryAttempt:
+    """The common case in one statement (the attempt and the delivery's new state commit
     together, without a transaction's extra round trips)."""
-    now = timezone.now()
-    attempt = WebhookDeliveryAttempt(
-        id=uuid.uuid4(),
-        delivery=delivery,
-        endpoint=delivery.endpoint,
-        created=now,
-        status_code=outcome.status_code,
-        latency_ms=outcome.latency_ms,
-        succeeded=True,
-        response_excerpt=outcome.excerpt[:512],
-    )
     sql = _SUCCESS_SQL.format(
         attempt=WebhookDeliveryAttempt._meta.db_table, delivery=WebhookDelivery._meta.db_table
     )
@@ -466,11 +562,11 @@ def _record_success(delivery: WebhookDelivery, outcome: wire.Outcome) -> Webhook
             {
                 "attempt": attempt.id,
                 "id": delivery.id,
-                "endpoint": delivery.endpoint.id,
-                "now": now,
-                "status": outcome.status_code,
-                "latency": outcome.latency_ms,
+                "now": timezone.now(),
+                "status": attempt.status_code,
+                "latency": attempt.latency_ms,
                 "excerpt": attempt.response_excerpt,
+                "succeeded": DeliveryStatus.SUCCEEDED,
             },
         )
     if delivery.endpoint.failing_since is not None:
@@ -478,24 +574,24 @@ def _record_success(delivery: WebhookDelivery, outcome: wire.Outcome) -> Webhook
     return attempt
 
 
-def _record(delivery: WebhookDelivery, outcome: wire.Outcome) -> WebhookDeliveryAttempt:
-    """Store the attempt and schedule what comes next: a retry, giving up, or disabling."""
+def _record(
+    delivery: WebhookDelivery, attempt: WebhookDeliveryAttempt, outcome: transport.Outcome
+) -> WebhookDeliveryAttempt:
+    """Complete the attempt and schedule what comes next: a retry, giving up, or disabling."""
+    attempt.status_code = outcome.status_code
+    attempt.latency_ms = outcome.latency_ms
+    attempt.succeeded = outcome.succeeded
+    attempt.error = _storable(outcome.error)[:500]
+    attempt.response_excerpt = _storable(outcome.excerpt)[:512]
     if outcome.succeeded:
-        return _record_success(delivery, outcome)
+        return _record_success(delivery, attempt)
     now = timezone.now()
     endpoint = delivery.endpoint
     countdown = None
     with transaction.atomic():
-        attempt = WebhookDeliveryAttempt.objects.create(
-            delivery=delivery,
-            endpoint=endpoint,
-            status_code=outcome.status_code,
-            latency_ms=outcome.latency_ms,
-            succeeded=outcome.succeeded,
-            error=outcome.error[:500],
-            response_excerpt=outcome.excerpt[:512],
+        attempt.save(
+            update_fields=["status_code", "latency_ms", "succeeded", "error", "response_excerpt"]
         )
-        delivery.attempts += 1
         delay = (
             retry_delay(delivery.attempts, retry_after=outcome.retry_after)
             if is_retryable(outcome)
@@ -516,7 +612,7 @@ def _record(delivery: WebhookDelivery, outcome: wire.Outcome) -> WebhookDelivery
             if delay <= COUNTDOWN_LIMIT:
                 countdown = delay
         _note_failure(endpoint, now)
-        delivery.save(update_fields=["status", "attempts", "next_attempt_at", "delivered_at"])
+        delivery.save(update_fields=["status", "next_attempt_at", "delivered_at"])
         if countdown is not None:
             transaction.on_commit(lambda: publish([delivery.id], countdown=countdown))
     return attempt
@@ -560,7 +656,8 @@ def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
 def sweep(*, grace: float = 15.0, batch: int = 1000) -> dict:
     """Catch up whatever the on-commit path missed: events never fanned out and deliveries due
     (a long retry wait ended, a task was lost with the broker, a worker died mid-attempt).
-    `grace` keeps it from doubling tasks that are simply still in the queue."""
+    `grace` keeps it from doubling tasks that are simply still in the queue. A delivery whose
+    round is spent can only be due because its last attempt was cut short: it is given up."""
     cutoff = timezone.now() - timedelta(seconds=grace)
     stale_events = list(
         Event.objects.filter(dispatched_at__isnull=True, created__lte=cutoff)
@@ -577,12 +674,31 @@ def sweep(*, grace: float = 15.0, batch: int = 1000) -> dict:
                 endpoint__active=True,
             )
             .order_by("next_attempt_at")
-            .values_list("id", flat=True)[:batch]
+            .values_list("id", "attempts")[:batch]
         )
+        again = [pk for pk, attempts in due if attempts < MAX_ATTEMPTS]
+        spent = [pk for pk, attempts in due if attempts >= MAX_ATTEMPTS]
         # Bumping to now means the next sweep leaves these alone for another `grace`.
-        WebhookDelivery.objects.filter(id__in=due).update(next_attempt_at=timezone.now())
-    published = publish([*queued_now, *due])
+        WebhookDelivery.objects.filter(id__in=again).update(next_attempt_at=timezone.now())
+        if spent:
+            _give_up_cut_short(spent)
+    published = publish([*queued_now, *again])
     WebhookEndpoint.objects.filter(previous_secret_expires__lte=timezone.now()).update(
         previous_secret="", previous_secret_expires=None
     )
-    return {"events": len(stale_events), "due": len(due), "published": published}
+    return {"events": len(stale_events), "due": len(again), "given_up": len(spent),
+            "published": published}  # fmt: skip
+
+
+def _give_up_cut_short(delivery_ids: list) -> None:
+    """The last attempt of these rounds never finished: record it as cut short and stop, as
+    after any last failed attempt, counting it toward disabling the endpoint."""
+    now = timezone.now()
+    WebhookDeliveryAttempt.objects.filter(
+        delivery_id__in=delivery_ids, status_code__isnull=True, error=UNFINISHED
+    ).update(error=CUT_SHORT)
+    WebhookDelivery.objects.filter(id__in=delivery_ids).update(
+        status=DeliveryStatus.FAILED, next_attempt_at=None
+    )
+    for endpoint in WebhookEndpoint.objects.filter(deliveries__id__in=delivery_ids).distinct():
+        _note_failure(endpoint, now)

@@ -1,14 +1,15 @@
 """Webhook endpoints and deliveries over HTTP. Thin: parse, call one service or selector,
 shape the answer. Everything is scoped to the token's organisation."""
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.pagination import CursorPagination
-from api.webhooks import selectors, services
+from api.schema import queryset_outside_requests
+from api.webhooks import examples, selectors, services
 from api.webhooks.models import WebhookEndpoint
 from api.webhooks.serializers import (
     WebhookDeliveryAttemptSerializer,
@@ -23,60 +24,11 @@ SCOPES = ["webhooks:manage"]
 TAGS = ["webhooks"]
 ENDPOINT_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="Endpoint id.")
 
-ENDPOINT_EXAMPLE = {
-    "id": "6f1c2a4e-0d8b-4c1e-9a57-3b2f1e0c9d8a",
-    "url": "https://partner.example.org/hooks/srn",
-    "description": "Case system",
-    "event_types": ["referral.received", "referral.status_changed"],
-    "active": True,
-    "disabled_reason": "",
-    "disabled_at": None,
-    "failing_since": None,
-    "previous_secret_expires": None,
-    "created": "2026-11-28T09:00:00Z",
-    "updated": "2026-11-28T09:00:00Z",
-}
-SECRET_EXAMPLE = {**ENDPOINT_EXAMPLE, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
-DELIVERY_EXAMPLE = {
-    "id": "0e3f9b1c-7a2d-4f65-8c4b-1d2e3f4a5b6c",
-    "endpoint": ENDPOINT_EXAMPLE["id"],
-    "event": "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d",
-    "event_type": "ping",
-    "sequence": 12,
-    "status": "pending",
-    "next_attempt_at": "2026-11-28T09:00:00Z",
-    "delivered_at": None,
-    "created": "2026-11-28T09:00:00Z",
-}
-ATTEMPT_EXAMPLE = {
-    "id": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
-    "delivery": DELIVERY_EXAMPLE["id"],
-    "event": DELIVERY_EXAMPLE["event"],
-    "event_type": "referral.received",
-    "sequence": 12,
-    "created": "2026-11-28T09:00:01Z",
-    "status_code": 503,
-    "latency_ms": 87,
-    "succeeded": False,
-    "error": "",
-    "delivery_status": "pending",
-}
-
 
 def _valid(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
-
-
-def _example(name, value, *, request=False, status="200"):
-    return OpenApiExample(
-        name,
-        value=value,
-        request_only=request,
-        response_only=not request,
-        status_codes=None if request else [status],
-    )
 
 
 class WebhookEndpointViewSet(viewsets.GenericViewSet):
@@ -86,9 +38,8 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
     pagination_class = CursorPagination
     lookup_value_regex = "[0-9a-fA-F-]{36}"
 
+    @queryset_outside_requests
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return WebhookEndpoint.objects.none()
         return selectors.endpoints_for(self.request.organisation)
 
     def _endpoint(self):
@@ -101,7 +52,7 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         summary="List webhook endpoints",
         description="Your organisation's webhook endpoints, newest first. Disabled ones say why.",
         responses={200: WebhookEndpointSerializer(many=True)},
-        examples=[_example("Endpoints", [ENDPOINT_EXAMPLE])],
+        examples=examples.ENDPOINT_LIST,
     )
     def list(self, request):
         page = self.paginate_queryset(self.get_queryset())
@@ -114,14 +65,7 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         "and resolve only to public addresses. The signing secret is in this response only.",
         request=WebhookEndpointCreateSerializer,
         responses={201: WebhookEndpointWithSecretSerializer},
-        examples=[
-            _example(
-                "Subscribe",
-                {"url": ENDPOINT_EXAMPLE["url"], "event_types": ENDPOINT_EXAMPLE["event_types"]},
-                request=True,
-            ),
-            _example("Created", SECRET_EXAMPLE, status="201"),
-        ],
+        examples=examples.ENDPOINT_CREATE,
     )
     def create(self, request):
         data = _valid(WebhookEndpointCreateSerializer, request.data)
@@ -136,7 +80,7 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         description="One of your endpoints. The secret is never shown again after creation.",
         parameters=[ENDPOINT_ID],
         responses={200: WebhookEndpointSerializer},
-        examples=[_example("Endpoint", ENDPOINT_EXAMPLE)],
+        examples=examples.ENDPOINT,
     )
     def retrieve(self, request, pk=None):
         return Response(WebhookEndpointSerializer(self._endpoint()).data)
@@ -149,10 +93,7 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         parameters=[ENDPOINT_ID],
         request=WebhookEndpointUpdateSerializer,
         responses={200: WebhookEndpointSerializer},
-        examples=[
-            _example("Re-enable", {"active": True}, request=True),
-            _example("Endpoint", ENDPOINT_EXAMPLE),
-        ],
+        examples=examples.ENDPOINT_UPDATE,
     )
     def partial_update(self, request, pk=None):
         data = _valid(WebhookEndpointUpdateSerializer, request.data)
@@ -180,7 +121,7 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         parameters=[ENDPOINT_ID],
         request=None,
         responses={200: WebhookEndpointWithSecretSerializer},
-        examples=[_example("Rotated", SECRET_EXAMPLE)],
+        examples=examples.SECRET_ROTATE,
     )
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
@@ -196,7 +137,7 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         parameters=[ENDPOINT_ID],
         request=None,
         responses={202: WebhookDeliverySerializer},
-        examples=[_example("Queued", DELIVERY_EXAMPLE, status="202")],
+        examples=examples.DELIVERY_QUEUED,
     )
     @action(detail=True, methods=["post"])
     def ping(self, request, pk=None):
@@ -211,7 +152,7 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         "latency and error. Redeliver with the `delivery` id.",
         parameters=[ENDPOINT_ID],
         responses={200: WebhookDeliveryAttemptSerializer(many=True)},
-        examples=[_example("Attempts", [ATTEMPT_EXAMPLE])],
+        examples=examples.ATTEMPTS,
     )
     @action(detail=True, methods=["get"])
     def deliveries(self, request, pk=None):
@@ -231,7 +172,7 @@ class WebhookDeliveryRedeliverView(APIView):
         parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description="Delivery id.")],
         request=None,
         responses={202: WebhookDeliverySerializer},
-        examples=[_example("Queued", DELIVERY_EXAMPLE, status="202")],
+        examples=examples.DELIVERY_QUEUED,
     )
     def post(self, request, id):
         delivery = selectors.delivery_get(organisation=request.organisation, delivery_id=id)

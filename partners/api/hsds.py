@@ -1,48 +1,107 @@
-"""The HSDS 3.1 export (Open Referral): the directory in the shapes of the HSDS API, for other
-directories and 211 systems. Confidential locations are never exported, whoever asks: an
-export is copied onward, beyond the partnerships that gate them here.
+"""The HSDS 3.1 read API (Open Referral): the directory in the shapes of the HSDS API reference
+(`partners/hsds/openapi.json`), for other directories and 211 systems. Confidential locations
+are never exported, whoever asks: an export is copied onward, beyond the partnerships that gate
+them here.
 
-HSDS wants a UUID for every object; objects that have no UUID here (taxonomy terms, units,
-capacities, schedules) get a stable name-based UUID (RFC 9562 v5) so they do not change
-between exports."""
+Every list parameter the HSDS API defines is answered, or refused with a problem saying why;
+a parameter it does not define is refused too, so nobody mistakes an ignored `limit` for a
+filter. The access safeguards are published as attributes under this network's safeguards
+taxonomy (`partners/hsds_terms.py`), beside the service types."""
 
 import math
 import uuid
 from datetime import UTC
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models.functions import Replace, Upper
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import InvalidInput, NotFound
+from api.errors import InvalidInput, NotFound, Unprocessable
+from api.timestamps import iso
 from partners import selectors
 from partners.api.views import NOT_FOUND
-from partners.models import Location, Organisation, Schedule, Service, TaxonomyTerm
+from partners.hsds_terms import (
+    HSDS_VERSION,
+    SAFEGUARD_LINK,
+    SAFEGUARD_TAXONOMY,
+    SAFEGUARD_TERMS,
+    SERVICE_TYPE_LINK,
+    SERVICE_TYPES,
+    TAXONOMIES,
+    Taxonomy,
+    safeguard_term_id,
+    stable_id,
+    taxonomy_term_id,
+)
+from partners.models import (
+    SAFEGUARDS,
+    Location,
+    Organisation,
+    Schedule,
+    Service,
+    ServiceStatus,
+    TaxonomyTerm,
+)
 
-HSDS_NAMESPACE = uuid.UUID("5b1c2f0e-3d4a-4c6b-8e9f-0a1b2c3d4e5f")
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 PER_PAGE_DEFAULT = 25
 PER_PAGE_MAX = 100
+# `minimal` pages are ids and dates, which HSDS asks to fit a whole directory in one page.
+PER_PAGE_MINIMAL_MAX = 1000
 PAGE_MAX = 1_000_000  # far past any directory's end; keeps OFFSET inside bigint
-
-
-def stable_id(*parts) -> str:
-    return str(uuid.uuid5(HSDS_NAMESPACE, ":".join(str(part) for part in parts)))
-
-
-def taxonomy_term_id(code: str) -> str:
-    return stable_id("taxonomy_term", code)
+HSDS_PROFILE = "https://docs.openreferral.org/en/latest/hsds/"
 
 
 def _set(out: dict, key: str, value) -> None:
     """HSDS fields are optional: omit empty ones rather than send blanks that fail formats."""
     if value not in (None, "", []):
         out[key] = value
+
+
+# --- Documents --------------------------------------------------------------------------------
+
+
+def taxonomy_document(taxonomy: Taxonomy, request) -> dict:
+    return {
+        "id": taxonomy.id,
+        "name": taxonomy.name,
+        "description": taxonomy.description,
+        "uri": request.build_absolute_uri(reverse("hsds-taxonomy-detail", args=[taxonomy.id])),
+        "version": taxonomy.version,
+    }
+
+
+def service_type_term(term: TaxonomyTerm) -> dict:
+    return {
+        "id": taxonomy_term_id(term.code),
+        "code": term.code,
+        "name": term.names["en"],
+        "description": term.description,
+        "taxonomy": SERVICE_TYPES.key,
+        "taxonomy_id": SERVICE_TYPES.id,
+        "language": "en",
+    }
+
+
+def safeguard_term(name: str) -> dict:
+    label, description = SAFEGUARD_TERMS[name]
+    return {
+        "id": safeguard_term_id(name),
+        "code": name,
+        "name": label,
+        "description": description,
+        "taxonomy": SAFEGUARD_TAXONOMY.key,
+        "taxonomy_id": SAFEGUARD_TAXONOMY.id,
+        "language": "en",
+    }
 
 
 def organization_list_item(org: Organisation) -> dict:
@@ -52,13 +111,13 @@ def organization_list_item(org: Organisation) -> dict:
     return out
 
 
-def organization_full(org: Organisation) -> dict:
+def organization_full(org: Organisation, services: list[dict]) -> dict:
     out = organization_list_item(org)
     if org.phone:
         out["phones"] = [
             {"id": stable_id("phone", org.id), "organization_id": str(org.id), "number": org.phone}
         ]
-    out["services"] = [service_list_item(service) for service in org.active_services]
+    out["services"] = services
     return out
 
 
@@ -69,7 +128,7 @@ def service_list_item(service: Service) -> dict:
         "name": service.name,
         "description": service.description,
         "status": service.status,
-        "last_modified": service.updated.isoformat(),
+        "last_modified": iso(service.updated),
     }
     _set(out, "interpretation_services", service.interpretation_services)
     _set(out, "eligibility_description", service.eligibility_description)
@@ -79,11 +138,21 @@ def service_list_item(service: Service) -> dict:
     return out
 
 
-def _schedule(schedule: Schedule, location: Location, sal_id: str) -> dict:
+def service_minimal(service: Service) -> dict:
+    """`minimal`: the id and date HSDS asks for, plus the two fields its schema requires."""
+    return {
+        "id": str(service.id),
+        "name": service.name,
+        "status": service.status,
+        "last_modified": iso(service.updated),
+    }
+
+
+def _schedule(schedule: Schedule, location: Location) -> dict:
     return {
         "id": stable_id("schedule", schedule.pk),
         "location_id": str(location.id),
-        "service_at_location_id": sal_id,
+        "service_at_location_id": str(location.id),
         "freq": "WEEKLY",
         "wkst": "MO",
         "byday": WEEKDAYS[schedule.weekday - 1],
@@ -93,12 +162,16 @@ def _schedule(schedule: Schedule, location: Location, sal_id: str) -> dict:
     }
 
 
-def _service_at_location(service: Service, location: Location) -> dict:
-    sal_id = stable_id("service_at_location", location.id)
+def location_list_item(location: Location) -> dict:
     place = {"id": str(location.id), "location_type": "physical"}
     _set(place, "name", location.name)
     _set(place, "latitude", location.latitude)
     _set(place, "longitude", location.longitude)
+    return place
+
+
+def location_full(location: Location) -> dict:
+    place = location_list_item(location)
     if location.address_1:
         place["addresses"] = [
             {
@@ -113,12 +186,42 @@ def _service_at_location(service: Service, location: Location) -> dict:
                 "address_type": "physical",
             }
         ]
+    return place
+
+
+def service_at_location_list_item(location: Location) -> dict:
+    """A location belongs to one service here, so the pair's id is the location's id."""
     return {
-        "id": sal_id,
-        "service_id": str(service.id),
+        "id": str(location.id),
+        "service_id": str(location.service_id),
         "location_id": str(location.id),
-        "location": place,
-        "schedules": [_schedule(s, location, sal_id) for s in location.schedules.all()],
+        "location": location_list_item(location),
+        "service": service_list_item(location.service),
+    }
+
+
+def _service_at_location(location: Location) -> dict:
+    return {
+        "id": str(location.id),
+        "service_id": str(location.service_id),
+        "location_id": str(location.id),
+        "location": location_full(location),
+        "schedules": [_schedule(s, location) for s in location.schedules.all()],
+    }
+
+
+def service_at_location_full(location: Location) -> dict:
+    return {**_service_at_location(location), "service": service_list_item(location.service)}
+
+
+def _attribute(service: Service, term: dict, link_type: str) -> dict:
+    return {
+        "id": stable_id("attribute", service.id, term["code"]),
+        "link_id": str(service.id),
+        "link_type": link_type,
+        "link_entity": "service",
+        "taxonomy_term_id": term["id"],
+        "taxonomy_term": term,
     }
 
 
@@ -135,26 +238,18 @@ def service_full(service: Service, terms: dict[str, TaxonomyTerm]) -> dict:
         for tag in service.languages
     ]
     out["service_at_locations"] = [
-        _service_at_location(service, location)
+        _service_at_location(location)
         for location in service.locations.all()
         if not location.confidential
     ]
     out["attributes"] = [
-        {
-            "id": stable_id("attribute", service.id, code),
-            "link_id": str(service.id),
-            "link_type": "service_type",
-            "link_entity": "service",
-            "taxonomy_term_id": taxonomy_term_id(code),
-            "taxonomy_term": {
-                "id": taxonomy_term_id(code),
-                "code": code,
-                "name": terms[code].names["en"] if code in terms else code,
-                "description": terms[code].description if code in terms else "",
-                "taxonomy": "srn",
-            },
-        }
+        _attribute(service, service_type_term(terms[code]), SERVICE_TYPE_LINK)
         for code in service.taxonomy_codes
+        if code in terms
+    ] + [
+        _attribute(service, safeguard_term(name), SAFEGUARD_LINK)
+        for name in SAFEGUARDS
+        if getattr(service, name)
     ]
     capacity = getattr(service, "capacity", None)
     out["capacities"] = []
@@ -164,7 +259,7 @@ def service_full(service: Service, terms: dict[str, TaxonomyTerm]) -> dict:
             "service_id": str(service.id),
             "unit": {"id": stable_id("unit", capacity.unit), "name": capacity.unit},
             "available": capacity.available,
-            "updated": capacity.updated.isoformat(),
+            "updated": iso(capacity.updated),
         }
         _set(entry, "maximum", capacity.maximum)
         _set(entry, "description", capacity.description)
@@ -172,30 +267,158 @@ def service_full(service: Service, terms: dict[str, TaxonomyTerm]) -> dict:
     return out
 
 
-# --- Pages and parameters ---------------------------------------------------------------------
+# --- Parameters -------------------------------------------------------------------------------
 
 
-def _int_param(request, name: str, default: int, maximum: int | None = None) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1 or (maximum is not None and value > maximum):
-        limit = f" and at most {maximum}" if maximum else ""
-        raise InvalidInput(
-            f"{name} must be a whole number from 1{limit}.",
-            errors=[{"pointer": f"/{name}", "detail": "Out of range."}],
+def _refuse(name: str, detail: str, message: str | None = None, *, rule: bool = False):
+    """A 400 for a parameter the schema does not allow; with `rule`, a 422 for one it allows
+    that this directory cannot honour."""
+    error = Unprocessable if rule else InvalidInput
+    raise error(message or detail, errors=[{"pointer": f"/{name}", "detail": detail}])
+
+
+class Params:
+    """The query parameters one HSDS route defines, parsed; any other parameter is refused."""
+
+    def __init__(self, request, allowed: set[str]):
+        self.query = request.query_params
+        unknown = sorted(set(self.query) - allowed)
+        if unknown:
+            raise InvalidInput(
+                f"Unknown parameter {unknown[0]!r}: this HSDS route takes "
+                f"{', '.join(sorted(allowed))}.",
+                errors=[
+                    {"pointer": f"/{name}", "detail": "Unknown parameter."} for name in unknown
+                ],
+            )
+        if self.query.get("format", "json") != "json":
+            _refuse(
+                "format",
+                "Only json is offered.",
+                "format must be json: every list is paginated with page and per_page.",
+            )
+
+    def integer(self, name: str, default: int, maximum: int) -> int:
+        raw = self.query.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= maximum:
+            # Past the schema's bound (PAGE's): 400; within it, but past this request's own (a
+            # page of full services is smaller than a `minimal` one): 422.
+            within_schema = 1 <= value <= (PAGE_MAX if name == "page" else PER_PAGE_MINIMAL_MAX)
+            _refuse(
+                name,
+                "Out of range.",
+                f"{name} must be a whole number from 1 to {maximum}.",
+                rule=within_schema,
+            )
+        return value
+
+    def boolean(self, name: str) -> bool:
+        raw = self.query.get(name)
+        if raw is None:
+            return False
+        if raw.lower() not in ("true", "false", "1", "0"):
+            _refuse(name, "Not a boolean.", f"{name} must be true or false.")
+        return raw.lower() in ("true", "1")
+
+    def text(self, name: str) -> str | None:
+        return self.query.get(name) or None
+
+    def uuid(self, name: str):
+        raw = self.query.get(name)
+        if raw is None:
+            return None
+        try:
+            return uuid.UUID(raw)
+        except ValueError:
+            _refuse(name, "Not a UUID.", f"{name} must be a UUID.")
+
+    def modified_after(self):
+        raw = self.query.get("modified_after")
+        if raw is None:
+            return None
+        try:
+            value = parse_datetime(raw)
+        except ValueError:  # well-formed but impossible, such as month 13
+            value = None
+        if value is None:
+            _refuse(
+                "modified_after",
+                "Not a date-time.",
+                "modified_after must be an ISO 8601 date-time.",
+            )
+        # In UTC: PostgreSQL refuses offsets Python accepts (Schemathesis sent +21:33: a 500),
+        # and a date-time without an offset is read as UTC.
+        if timezone.is_naive(value):
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def taxonomy(self) -> Taxonomy | None:
+        raw = self.query.get("taxonomy_id")
+        if raw is None:
+            return None
+        for taxonomy in TAXONOMIES:
+            if raw in (taxonomy.id, taxonomy.key):
+                return taxonomy
+        _refuse(
+            "taxonomy_id",
+            "Unknown taxonomy.",
+            "Unknown taxonomy: see /api/v1/hsds/taxonomies.",
+            rule=True,
         )
-    return value
+
+    def term(self) -> Q | None:
+        """A service filter for `taxonomy_term_id`: a service type or a safeguard, by HSDS id
+        or by code."""
+        raw = self.query.get("taxonomy_term_id")
+        if raw is None:
+            return None
+        for code in selectors.known_taxonomy_codes():
+            if raw in (code, taxonomy_term_id(code)):
+                return Q(taxonomy_codes__contains=[code])
+        for name in SAFEGUARDS:
+            if raw in (name, safeguard_term_id(name)):
+                return Q(**{name: True})
+        _refuse(
+            "taxonomy_term_id",
+            "Unknown taxonomy term.",
+            "Unknown taxonomy term: see /api/v1/hsds/taxonomy_terms.",
+            rule=True,
+        )
 
 
-def page_of(request, queryset: QuerySet, shape) -> dict:
+def taxonomy_filter(taxonomy: Taxonomy) -> Q:
+    """Services with any term of the taxonomy."""
+    if taxonomy is SERVICE_TYPES:
+        return ~Q(taxonomy_codes=[])
+    any_safeguard = Q()
+    for name in SAFEGUARDS:
+        any_safeguard |= Q(**{name: True})
+    return any_safeguard
+
+
+def service_filters(params: Params) -> Q:
+    """The service filters of /services, also applied to /service_at_locations and (through
+    their services) /organizations."""
+    condition = Q()
+    term = params.term()
+    if term is not None:
+        condition &= term
+    taxonomy = params.taxonomy()
+    if taxonomy is not None:
+        condition &= taxonomy_filter(taxonomy)
+    return condition
+
+
+def page_of(params: Params, queryset: QuerySet, shape, maximum: int = PER_PAGE_MAX) -> dict:
     """The HSDS API `Page` object (1-based page numbers)."""
-    page = _int_param(request, "page", 1, PAGE_MAX)
-    per_page = _int_param(request, "per_page", PER_PAGE_DEFAULT, PER_PAGE_MAX)
+    page = params.integer("page", 1, PAGE_MAX)
+    per_page = params.integer("per_page", PER_PAGE_DEFAULT, maximum)
     total = queryset.count()
     total_pages = max(1, math.ceil(total / per_page))
     rows = list(queryset[(page - 1) * per_page : page * per_page])
@@ -207,65 +430,112 @@ def page_of(request, queryset: QuerySet, shape) -> dict:
         "first_page": page == 1,
         "last_page": page >= total_pages,
         "empty": not rows,
-        "contents": [shape(row) for row in rows],
+        "contents": shape(rows),
     }
 
 
-def _modified_after(request):
-    raw = request.query_params.get("modified_after")
-    if raw is None:
-        return None
-    try:
-        value = parse_datetime(raw)
-    except ValueError:  # well-formed but impossible, such as month 13
-        value = None
-    if value is None:
-        raise InvalidInput(
-            "modified_after must be an ISO 8601 date-time.",
-            errors=[{"pointer": "/modified_after", "detail": "Not a date-time."}],
-        )
-    # In UTC: PostgreSQL refuses offsets Python accepts (Schemathesis sent +21:33: a 500), and
-    # a date-time without an offset is read as UTC.
-    if timezone.is_naive(value):
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+def page_of_list(params: Params, items: list[dict]) -> dict:
+    """A page of a short list held in Python (the taxonomies and their terms)."""
+    page = params.integer("page", 1, PAGE_MAX)
+    per_page = params.integer("per_page", PER_PAGE_DEFAULT, PER_PAGE_MAX)
+    total_pages = max(1, math.ceil(len(items) / per_page))
+    rows = items[(page - 1) * per_page : page * per_page]
+    return {
+        "total_items": len(items),
+        "total_pages": total_pages,
+        "page_number": page,
+        "size": len(rows),
+        "first_page": page == 1,
+        "last_page": page >= total_pages,
+        "empty": not rows,
+        "contents": rows,
+    }
 
 
-def _uuid_param(request, name: str):
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise InvalidInput(
-            f"{name} must be a UUID.", errors=[{"pointer": f"/{name}", "detail": "Not a UUID."}]
-        ) from None
+# --- Querysets --------------------------------------------------------------------------------
+
+PUBLIC_LOCATIONS = Location.objects.filter(confidential=False).prefetch_related("schedules")
 
 
-def _taxonomy_code(request) -> str | None:
-    """HSDS filters by taxonomy term id; ours are derived from codes, and a code is accepted
-    too."""
-    raw = request.query_params.get("taxonomy_term_id")
-    if raw is None:
-        return None
-    for code in selectors.known_taxonomy_codes():
-        if raw in (code, taxonomy_term_id(code)):
-            return code
-    raise InvalidInput(
-        "Unknown taxonomy term.",
-        errors=[{"pointer": "/taxonomy_term_id", "detail": "Unknown taxonomy term."}],
+def hsds_services() -> QuerySet[Service]:
+    return selectors.services_for_hsds().select_related("organisation").order_by("id")
+
+
+def hsds_services_full() -> QuerySet[Service]:
+    return (
+        hsds_services()
+        .select_related("capacity")
+        .prefetch_related(Prefetch("locations", queryset=PUBLIC_LOCATIONS))
     )
 
 
-PAGE_PARAMETERS = [
-    OpenApiParameter("page", OpenApiTypes.INT, description="1-based page number."),
-    OpenApiParameter("per_page", OpenApiTypes.INT, description=f"At most {PER_PAGE_MAX}."),
-    OpenApiParameter("search", OpenApiTypes.STR, description="Full-text search."),
+def hsds_locations() -> QuerySet[Location]:
+    """Service-at-locations: public locations of exported services."""
+    return (
+        Location.objects.filter(
+            confidential=False,
+            service__status=ServiceStatus.ACTIVE,
+            service__organisation__suspended=False,
+        )
+        .select_related("service")
+        .order_by("id")
+    )
+
+
+def all_terms() -> dict[str, TaxonomyTerm]:
+    return {term.code: term for term in TaxonomyTerm.objects.all()}
+
+
+def taxonomy_terms_documents() -> list[dict]:
+    return [service_type_term(term) for term in TaxonomyTerm.objects.order_by("code")] + [
+        safeguard_term(name) for name in SAFEGUARDS
+    ]
+
+
+# --- OpenAPI ----------------------------------------------------------------------------------
+
+
+def _bool_parameter(name: str, description: str) -> OpenApiParameter:
+    return OpenApiParameter(name, OpenApiTypes.BOOL, description=description)
+
+
+PAGE = [
     OpenApiParameter(
-        "modified_after", OpenApiTypes.DATETIME, description="Only objects changed after this."
+        "page",
+        {"type": "integer", "minimum": 1, "maximum": PAGE_MAX},
+        description="1-based page number.",
+    ),
+    OpenApiParameter(
+        "per_page",
+        {"type": "integer", "minimum": 1, "maximum": PER_PAGE_MINIMAL_MAX},
+        description=f"At most {PER_PAGE_MAX} ({PER_PAGE_MINIMAL_MAX} with `minimal`; more "
+        "without it is a 422).",
+    ),
+    OpenApiParameter(
+        "format",
+        OpenApiTypes.STR,
+        enum=["json"],
+        description="Only `json`: every list is paginated (no `ndjson` stream).",
     ),
 ]
+SEARCH = OpenApiParameter("search", OpenApiTypes.STR, description="Full-text search.")
+MODIFIED_AFTER = OpenApiParameter(
+    "modified_after", OpenApiTypes.DATETIME, description="Only services changed after this."
+)
+TERM = OpenApiParameter(
+    "taxonomy_term_id",
+    OpenApiTypes.STR,
+    description="A service type or access safeguard: its HSDS id, or its code.",
+)
+TAXONOMY = OpenApiParameter(
+    "taxonomy_id",
+    OpenApiTypes.STR,
+    description="Services with any term of this taxonomy (its HSDS id, or `srn` / "
+    "`srn-safeguards`).",
+)
+ORGANIZATION = OpenApiParameter("organization_id", OpenApiTypes.UUID)
+FULL = _bool_parameter("full", "Fully nested objects instead of their one-to-one fields.")
+FULL_SERVICE = _bool_parameter("full_service", "The organization's services fully nested.")
 
 
 def hsds_page_serializer(name: str):
@@ -286,17 +556,47 @@ def hsds_page_serializer(name: str):
 
 SERVICE_LIST_EXAMPLE = {
     "id": "3f0e8b8a-31c1-4a0e-9a77-51f2c1d1b0aa",
-    "organization_id": "0b7a3c2e-5f4d-4e8a-9c1b-2d3e4f5a6b7c",
+    "organization_id": "9d2f1e0c-7b6a-4c5d-8e9f-0a1b2c3d4e5f",
     "name": "Walk-in STI testing",
     "description": "Rapid HIV, syphilis and hepatitis tests.",
     "status": "active",
     "last_modified": "2026-11-28T09:40:00+00:00",
 }
 ORGANIZATION_LIST_EXAMPLE = {
-    "id": "0b7a3c2e-5f4d-4e8a-9c1b-2d3e4f5a6b7c",
+    "id": "9d2f1e0c-7b6a-4c5d-8e9f-0a1b2c3d4e5f",
     "name": "Clínica Aberta",
     "description": "Free, confidential sexual and reproductive health care.",
     "website": "https://clinica.example.org",
+}
+LOCATION_EXAMPLE = {
+    "id": "6a1d1d3e-0a59-4d59-b7a4-9c1c0e6e8f10",
+    "location_type": "physical",
+    "name": "Intendente drop-in",
+    "latitude": 38.7214,
+    "longitude": -9.1354,
+}
+SERVICE_AT_LOCATION_EXAMPLE = {
+    "id": LOCATION_EXAMPLE["id"],
+    "service_id": SERVICE_LIST_EXAMPLE["id"],
+    "location_id": LOCATION_EXAMPLE["id"],
+    "location": LOCATION_EXAMPLE,
+    "service": SERVICE_LIST_EXAMPLE,
+}
+TAXONOMY_EXAMPLE = {
+    "id": SAFEGUARD_TAXONOMY.id,
+    "name": SAFEGUARD_TAXONOMY.name,
+    "description": SAFEGUARD_TAXONOMY.description,
+    "uri": f"https://srn.example.org/api/v1/hsds/taxonomies/{SAFEGUARD_TAXONOMY.id}",
+    "version": SAFEGUARD_TAXONOMY.version,
+}
+TERM_EXAMPLE = {
+    "id": safeguard_term_id("no_id_required"),
+    "code": "no_id_required",
+    "name": SAFEGUARD_TERMS["no_id_required"][0],
+    "description": SAFEGUARD_TERMS["no_id_required"][1],
+    "taxonomy": SAFEGUARD_TAXONOMY.key,
+    "taxonomy_id": SAFEGUARD_TAXONOMY.id,
+    "language": "en",
 }
 
 
@@ -313,145 +613,454 @@ def _page_example(item):
     }
 
 
-def hsds_services() -> QuerySet[Service]:
-    return selectors.services_for_hsds().select_related("organisation").order_by("id")
+def _example(name: str, value) -> list[OpenApiExample]:
+    return [OpenApiExample(name, value=value, response_only=True)]
 
 
-def hsds_service_detail() -> QuerySet[Service]:
-    return (
-        selectors.services_for_hsds()
-        .select_related("organisation", "capacity")
-        .prefetch_related(
-            Prefetch(
-                "locations",
-                queryset=Location.objects.filter(confidential=False).prefetch_related("schedules"),
+READ = ["directory:read"]
+PAGE_NAMES = {"page", "per_page", "format"}
+
+
+# --- Views ------------------------------------------------------------------------------------
+
+
+class JsonOnly(DefaultContentNegotiation):
+    """HSDS's own `format` parameter is not REST framework's renderer override: JSON always,
+    and `format` answered by Params."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class HsdsView(APIView):
+    required_scopes = READ
+    content_negotiation_class = JsonOnly
+    # Public directory data only (never a confidential location): cacheable by the caller.
+    directory_data = True
+
+
+class HsdsRootView(HsdsView):
+    @extend_schema(
+        tags=["hsds"],
+        operation_id="hsds_root",
+        summary="HSDS: about this API",
+        description="The HSDS version this API speaks, its profile (plain HSDS: no profile), "
+        "and where its OpenAPI document is.",
+        responses={
+            200: inline_serializer(
+                name="HsdsRoot",
+                fields={
+                    "version": serializers.CharField(),
+                    "profile": serializers.URLField(),
+                    "openapi_url": serializers.URLField(),
+                },
             )
-        )
+        },
+        examples=_example(
+            "This API",
+            {
+                "version": HSDS_VERSION,
+                "profile": HSDS_PROFILE,
+                "openapi_url": "https://srn.example.org/api/schema",
+            },
+        ),
     )
+    def get(self, request):
+        Params(request, set())
+        return Response(
+            {
+                "version": HSDS_VERSION,
+                "profile": HSDS_PROFILE,
+                "openapi_url": request.build_absolute_uri(reverse("schema")),
+            }
+        )
 
 
-class HsdsServiceListView(APIView):
-    required_scopes = ["directory:read"]
-
+class HsdsServiceListView(HsdsView):
     @extend_schema(
         tags=["hsds"],
         operation_id="hsds_services_list",
         summary="HSDS: list services",
         description="Active services as HSDS 3.1 `service` objects with their one-to-one "
-        "fields, in an HSDS `Page`. Filters: `taxonomy_term_id` (HSDS id or our code), "
-        "`organization_id`, `modified_after`, `search`.",
+        "fields, in an HSDS `Page`; `full` nests each fully (as `/services/{id}`), `minimal` "
+        "gives only ids, names, statuses and dates. Filters: `taxonomy_term_id` (a service type "
+        "or safeguard, HSDS id or code), `taxonomy_id`, `organization_id`, `modified_after`, "
+        "`search`. A parameter HSDS does not define is refused.",
         parameters=[
-            *PAGE_PARAMETERS,
-            OpenApiParameter("taxonomy_term_id", OpenApiTypes.STR),
-            OpenApiParameter("organization_id", OpenApiTypes.UUID),
+            SEARCH,
+            *PAGE,
+            TERM,
+            TAXONOMY,
+            ORGANIZATION,
+            MODIFIED_AFTER,
+            _bool_parameter("minimal", "Only id, name, status and last_modified."),
+            FULL,
         ],
         responses={200: hsds_page_serializer("HsdsServicePage")},
-        examples=[
-            OpenApiExample("A page", value=_page_example(SERVICE_LIST_EXAMPLE), response_only=True)
-        ],
+        examples=_example("A page", _page_example(SERVICE_LIST_EXAMPLE)),
     )
     def get(self, request):
-        queryset = hsds_services()
-        modified_after = _modified_after(request)
+        params = Params(
+            request,
+            {
+                "search",
+                *PAGE_NAMES,
+                "taxonomy_term_id",
+                "taxonomy_id",
+                "organization_id",
+                "modified_after",
+                "minimal",
+                "full",
+            },
+        )
+        full, minimal = params.boolean("full"), params.boolean("minimal")
+        if full and minimal:
+            _refuse("minimal", "Not with full.", "Ask for full or minimal, not both.", rule=True)
+        queryset = (hsds_services_full() if full else hsds_services()).filter(
+            service_filters(params)
+        )
+        modified_after = params.modified_after()
         if modified_after is not None:
             queryset = queryset.filter(updated__gt=modified_after)
-        code = _taxonomy_code(request)
-        if code is not None:
-            queryset = queryset.filter(taxonomy_codes__contains=[code])
-        organisation_id = _uuid_param(request, "organization_id")
+        organisation_id = params.uuid("organization_id")
         if organisation_id is not None:
             queryset = queryset.filter(organisation_id=organisation_id)
-        search = request.query_params.get("search")
+        search = params.text("search")
         if search:
             queryset = selectors.services_matching_text(queryset, search)
-        return Response(page_of(request, queryset, service_list_item))
+        if full:
+            terms = all_terms()
+            return Response(
+                page_of(params, queryset, lambda rows: [service_full(s, terms) for s in rows])
+            )
+        if minimal:
+            return Response(
+                page_of(
+                    params,
+                    queryset,
+                    lambda rows: [service_minimal(s) for s in rows],
+                    PER_PAGE_MINIMAL_MAX,
+                )
+            )
+        return Response(
+            page_of(params, queryset, lambda rows: [service_list_item(s) for s in rows])
+        )
 
 
-class HsdsServiceDetailView(APIView):
-    required_scopes = ["directory:read"]
-
+class HsdsServiceDetailView(HsdsView):
     @extend_schema(
         tags=["hsds"],
         operation_id="hsds_services_retrieve",
         summary="HSDS: get a service",
         description="One active service as a fully nested HSDS 3.1 `service`: organization, "
         "languages, service_at_locations with schedules (never confidential locations), "
-        "taxonomy as attributes, and capacity as `capacities`.",
+        "service types and access safeguards as attributes, and capacity as `capacities`.",
         responses={200: OpenApiTypes.OBJECT},
-        examples=[
-            OpenApiExample(
-                "A service",
-                value={**SERVICE_LIST_EXAMPLE, "capacities": [], "service_at_locations": []},
-                response_only=True,
-            )
-        ],
+        examples=_example(
+            "A service", {**SERVICE_LIST_EXAMPLE, "capacities": [], "service_at_locations": []}
+        ),
     )
     def get(self, request, pk):
-        service = hsds_service_detail().filter(pk=pk).first()
+        Params(request, set())
+        service = hsds_services_full().filter(pk=pk).first()
         if service is None:
             raise NotFound(NOT_FOUND)
-        terms = {term.code: term for term in TaxonomyTerm.objects.all()}
-        return Response(service_full(service, terms))
+        return Response(service_full(service, all_terms()))
 
 
-class HsdsOrganizationListView(APIView):
-    required_scopes = ["directory:read"]
+def organisations_with(condition: Q) -> QuerySet[Organisation]:
+    """Organisations with an exported service matching `condition`."""
+    return selectors.organisations_visible().filter(
+        Exists(selectors.services_for_hsds().filter(condition, organisation_id=OuterRef("pk")))
+    )
 
+
+def _with_services(queryset: QuerySet[Organisation], full_service: bool):
+    services = hsds_services_full() if full_service else hsds_services()
+    return queryset.prefetch_related(
+        Prefetch("services", queryset=services.order_by("name", "id"), to_attr="hsds_services")
+    )
+
+
+def _organizations(rows, full: bool, full_service: bool) -> list[dict]:
+    if not (full or full_service):
+        return [organization_list_item(org) for org in rows]
+    terms = all_terms() if full_service else {}
+    return [
+        organization_full(
+            org,
+            [
+                service_full(s, terms) if full_service else service_list_item(s)
+                for s in org.hsds_services
+            ],
+        )
+        for org in rows
+    ]
+
+
+class HsdsOrganizationListView(HsdsView):
     @extend_schema(
         tags=["hsds"],
         operation_id="hsds_organizations_list",
         summary="HSDS: list organizations",
         description="Organisations as HSDS 3.1 `organization` objects with their one-to-one "
-        "fields, in an HSDS `Page`. `search` matches names.",
-        parameters=PAGE_PARAMETERS,
-        responses={200: hsds_page_serializer("HsdsOrganizationPage")},
-        examples=[
-            OpenApiExample(
-                "A page", value=_page_example(ORGANIZATION_LIST_EXAMPLE), response_only=True
-            )
+        "fields, in an HSDS `Page`; `full` adds their phones and services, `full_service` "
+        "nests those services fully. `taxonomy_term_id` and `taxonomy_id` keep organisations "
+        "with a matching service; `search` matches names and descriptions.",
+        parameters=[
+            SEARCH,
+            *PAGE,
+            TERM,
+            TAXONOMY,
+            FULL,
+            FULL_SERVICE,
+            OpenApiParameter(
+                "modified_after",
+                OpenApiTypes.DATETIME,
+                description="Only organisations changed after this.",
+            ),
         ],
+        responses={200: hsds_page_serializer("HsdsOrganizationPage")},
+        examples=_example("A page", _page_example(ORGANIZATION_LIST_EXAMPLE)),
     )
     def get(self, request):
-        queryset = selectors.organisations_visible().order_by("id")
-        modified_after = _modified_after(request)
+        params = Params(
+            request,
+            {
+                "search",
+                *PAGE_NAMES,
+                "taxonomy_term_id",
+                "taxonomy_id",
+                "full",
+                "full_service",
+                "modified_after",
+            },
+        )
+        full, full_service = params.boolean("full"), params.boolean("full_service")
+        condition = service_filters(params)
+        queryset = (
+            organisations_with(condition) if condition else selectors.organisations_visible()
+        ).order_by("id")
+        modified_after = params.modified_after()
         if modified_after is not None:
             queryset = queryset.filter(updated__gt=modified_after)
-        search = request.query_params.get("search")
+        search = params.text("search")
         if search:
             queryset = queryset.filter(Q(name__icontains=search) | Q(description__icontains=search))
-        return Response(page_of(request, queryset, organization_list_item))
+        if full or full_service:
+            queryset = _with_services(queryset, full_service)
+        return Response(
+            page_of(params, queryset, lambda rows: _organizations(rows, full, full_service))
+        )
 
 
-class HsdsOrganizationDetailView(APIView):
-    required_scopes = ["directory:read"]
-
+class HsdsOrganizationDetailView(HsdsView):
     @extend_schema(
         tags=["hsds"],
         operation_id="hsds_organizations_retrieve",
         summary="HSDS: get an organization",
-        description="One organisation as an HSDS 3.1 `organization` with its active services.",
+        description="One organisation as an HSDS 3.1 `organization` with its active services "
+        "(their one-to-one fields; fully nested with `full_service`).",
+        parameters=[FULL_SERVICE],
         responses={200: OpenApiTypes.OBJECT},
-        examples=[
-            OpenApiExample(
-                "An organization",
-                value={**ORGANIZATION_LIST_EXAMPLE, "services": [SERVICE_LIST_EXAMPLE]},
-                response_only=True,
-            )
-        ],
+        examples=_example(
+            "An organization", {**ORGANIZATION_LIST_EXAMPLE, "services": [SERVICE_LIST_EXAMPLE]}
+        ),
     )
     def get(self, request, pk):
+        params = Params(request, {"full_service"})
+        full_service = params.boolean("full_service")
         organisation = (
-            selectors.organisations_visible()
-            .prefetch_related(
-                Prefetch(
-                    "services",
-                    queryset=selectors.services_for_hsds().order_by("name", "id"),
-                    to_attr="active_services",
-                )
-            )
-            .filter(pk=pk)
-            .first()
+            _with_services(selectors.organisations_visible(), full_service).filter(pk=pk).first()
         )
         if organisation is None:
             raise NotFound(NOT_FOUND)
-        return Response(organization_full(organisation))
+        return Response(_organizations([organisation], True, full_service)[0])
+
+
+class HsdsServiceAtLocationListView(HsdsView):
+    @extend_schema(
+        tags=["hsds"],
+        operation_id="hsds_service_at_locations_list",
+        summary="HSDS: list services at locations",
+        description="Each public location of an active service as an HSDS 3.1 "
+        "`service_at_location` with its one-to-one fields (the location and the service), in "
+        "an HSDS `Page`; `full` nests addresses and schedules. Confidential locations are never "
+        "listed. Filters as `/services`, and `postcode` (the location's postal code, ignoring "
+        "case and spaces). `proximity` is refused: it needs a postcode's centroid, which this "
+        "directory does not hold (search by coordinates with `/api/v1/services/search`).",
+        parameters=[
+            SEARCH,
+            TERM,
+            TAXONOMY,
+            ORGANIZATION,
+            MODIFIED_AFTER,
+            FULL,
+            *PAGE,
+            OpenApiParameter("postcode", OpenApiTypes.STR),
+            OpenApiParameter(
+                "proximity", OpenApiTypes.STR, description="Refused: see the description."
+            ),
+        ],
+        responses={200: hsds_page_serializer("HsdsServiceAtLocationPage")},
+        examples=_example("A page", _page_example(SERVICE_AT_LOCATION_EXAMPLE)),
+    )
+    def get(self, request):
+        params = Params(
+            request,
+            {
+                "search",
+                *PAGE_NAMES,
+                "taxonomy_term_id",
+                "taxonomy_id",
+                "organization_id",
+                "modified_after",
+                "full",
+                "postcode",
+                "proximity",
+            },
+        )
+        if "proximity" in params.query:
+            _refuse(
+                "proximity",
+                "Not offered.",
+                "proximity needs a postcode centroid, which this directory does not hold: "
+                "search by coordinates with /api/v1/services/search?near=lat,lon&radius_km=.",
+                rule=True,
+            )
+        full = params.boolean("full")
+        services = selectors.services_for_hsds().filter(service_filters(params))
+        modified_after = params.modified_after()
+        if modified_after is not None:
+            services = services.filter(updated__gt=modified_after)
+        organisation_id = params.uuid("organization_id")
+        if organisation_id is not None:
+            services = services.filter(organisation_id=organisation_id)
+        search = params.text("search")
+        if search:
+            services = selectors.services_matching_text(services, search)
+        queryset = hsds_locations().filter(service__in=services)
+        postcode = params.text("postcode")
+        if postcode:
+            queryset = queryset.annotate(
+                postcode=Upper(Replace(F("postal_code"), Value(" "), Value("")))
+            ).filter(postcode=postcode.replace(" ", "").upper())
+        if full:
+            queryset = queryset.prefetch_related("schedules")
+            shape = service_at_location_full
+        else:
+            shape = service_at_location_list_item
+        return Response(page_of(params, queryset, lambda rows: [shape(row) for row in rows]))
+
+
+class HsdsServiceAtLocationDetailView(HsdsView):
+    @extend_schema(
+        tags=["hsds"],
+        operation_id="hsds_service_at_locations_retrieve",
+        summary="HSDS: get a service at a location",
+        description="One public location of an active service as a fully nested HSDS 3.1 "
+        "`service_at_location` (location with address, schedules, the service's one-to-one "
+        "fields). A confidential location is 404, like an unknown id.",
+        responses={200: OpenApiTypes.OBJECT},
+        examples=_example("At a location", SERVICE_AT_LOCATION_EXAMPLE),
+    )
+    def get(self, request, pk):
+        Params(request, set())
+        location = hsds_locations().prefetch_related("schedules").filter(pk=pk).first()
+        if location is None:
+            raise NotFound(NOT_FOUND)
+        return Response(service_at_location_full(location))
+
+
+class HsdsTaxonomyListView(HsdsView):
+    @extend_schema(
+        tags=["hsds"],
+        operation_id="hsds_taxonomies_list",
+        summary="HSDS: list taxonomies",
+        description="This network's published taxonomies: service types (`srn`) and access "
+        "safeguards (`srn-safeguards`), in an HSDS `Page`. `search` matches names and "
+        "descriptions.",
+        parameters=[SEARCH, *PAGE],
+        responses={200: hsds_page_serializer("HsdsTaxonomyPage")},
+        examples=_example("A page", _page_example(TAXONOMY_EXAMPLE)),
+    )
+    def get(self, request):
+        params = Params(request, {"search", *PAGE_NAMES})
+        items = [taxonomy_document(taxonomy, request) for taxonomy in TAXONOMIES]
+        return Response(page_of_list(params, _matching(items, params.text("search"))))
+
+
+def _matching(items: list[dict], search: str | None) -> list[dict]:
+    if not search:
+        return items
+    needle = search.casefold()
+    return [
+        item
+        for item in items
+        if needle in item["name"].casefold() or needle in item["description"].casefold()
+    ]
+
+
+class HsdsTaxonomyDetailView(HsdsView):
+    @extend_schema(
+        tags=["hsds"],
+        operation_id="hsds_taxonomies_retrieve",
+        summary="HSDS: get a taxonomy",
+        description="One of this network's published taxonomies.",
+        responses={200: OpenApiTypes.OBJECT},
+        examples=_example("Safeguards", TAXONOMY_EXAMPLE),
+    )
+    def get(self, request, pk):
+        Params(request, set())
+        for taxonomy in TAXONOMIES:
+            if taxonomy.id == str(pk):
+                return Response(taxonomy_document(taxonomy, request))
+        raise NotFound(NOT_FOUND)
+
+
+class HsdsTaxonomyTermListView(HsdsView):
+    @extend_schema(
+        tags=["hsds"],
+        operation_id="hsds_taxonomy_terms_list",
+        summary="HSDS: list taxonomy terms",
+        description="The terms of this network's taxonomies (service types, then access "
+        "safeguards), in an HSDS `Page`, named in English (`/api/v1/taxonomy-terms` has nine "
+        "languages). Both taxonomies are flat: every term is top-level, so `top_only` keeps "
+        "them all and `parent_id` matches none. `taxonomy_id` keeps one taxonomy's terms.",
+        parameters=[
+            SEARCH,
+            *PAGE,
+            TAXONOMY,
+            _bool_parameter("top_only", "Only terms without a parent (all of them here)."),
+            OpenApiParameter("parent_id", OpenApiTypes.UUID, description="Children of a term."),
+        ],
+        responses={200: hsds_page_serializer("HsdsTaxonomyTermPage")},
+        examples=_example("A page", _page_example(TERM_EXAMPLE)),
+    )
+    def get(self, request):
+        params = Params(request, {"search", *PAGE_NAMES, "taxonomy_id", "top_only", "parent_id"})
+        items = taxonomy_terms_documents()
+        taxonomy = params.taxonomy()
+        if taxonomy is not None:
+            items = [item for item in items if item["taxonomy_id"] == taxonomy.id]
+        params.boolean("top_only")  # validated: every term is top-level
+        if params.uuid("parent_id") is not None:
+            items = []
+        return Response(page_of_list(params, _matching(items, params.text("search"))))
+
+
+class HsdsTaxonomyTermDetailView(HsdsView):
+    @extend_schema(
+        tags=["hsds"],
+        operation_id="hsds_taxonomy_terms_retrieve",
+        summary="HSDS: get a taxonomy term",
+        description="One service type or access safeguard, by its HSDS id.",
+        responses={200: OpenApiTypes.OBJECT},
+        examples=_example("A safeguard", TERM_EXAMPLE),
+    )
+    def get(self, request, pk):
+        Params(request, set())
+        for item in taxonomy_terms_documents():
+            if item["id"] == str(pk):
+                return Response(item)
+        raise NotFound(NOT_FOUND)

@@ -1,13 +1,20 @@
 """Shapes of the directory API. Serializers validate and render; rules live in services."""
 
+import re
 import zoneinfo
 
 import langcodes
+from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
 from django.utils import timezone
 from rest_framework import serializers
 
-from api.serializers import FieldsBoundOnce, StrictFieldsMixin
+from api.pagination import CURSOR_PATTERN
+from api.serializers import FieldsBoundOnce, StrictFieldsMixin, rule_error
 from partners.models import (
+    LOCATION_MASKS,
+    LOCATION_SHOWN,
     SAFEGUARDS,
     AcceptingReferrals,
     Capacity,
@@ -23,33 +30,100 @@ from partners.models import (
     Service,
     ServiceStatus,
     TaxonomyTerm,
+    capacity_stale,
+    location_masked,
 )
-from partners.selectors import RADIUS_KM_MAX, known_taxonomy_codes
+from partners.search import (
+    CAPACITY_FIELDS,
+    LOCATION_FIELDS,
+    ORGANISATION_FIELDS,
+    RADIUS_KM_MAX,
+    RESULT_FIELDS,
+)
+from partners.selectors import known_taxonomy_codes
 
 TIME_ZONES = frozenset(zoneinfo.available_timezones())
 BULK_MAX_ITEMS = 500
+# A week of opening hours needs a handful of rows; the bound keeps one request's work finite.
+SCHEDULES_MAX_PER_LOCATION = 50
+
+
+# A well-formed BCP 47 tag (RFC 5646 §2.1, without grandfathered tags): the schema's pattern.
+# A well-formed tag with a subtag no registry holds (`qqx`) is then refused by a rule: 422.
+LANGUAGE_TAG_PATTERN = (
+    r"^[A-Za-z]{2,3}(-[A-Za-z]{3}){0,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?"
+    r"(-([A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*(-[0-9A-WY-Za-wy-z](-[A-Za-z0-9]{2,8})+)*"
+    r"(-[Xx](-[A-Za-z0-9]{1,8})+)?$"
+)
+# An IANA time zone name's shape (`Europe/Lisbon`, `America/Argentina/Buenos_Aires`, `UTC`,
+# `Etc/GMT+5`); one the time zone database does not hold is refused by a rule: 422.
+TIME_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]{0,29}(/[A-Za-z0-9][A-Za-z0-9_+-]{0,29}){0,2}$"
 
 
 def validate_language_tag(value: str) -> str:
     """BCP 47, normalised (`pt-br` → `pt-BR`) so equal tags compare equal in search."""
     if not isinstance(value, str) or not langcodes.tag_is_valid(value):
-        raise serializers.ValidationError(f"{value!r} is not a BCP 47 language tag.")
+        raise rule_error(f"{value!r} is not a BCP 47 language tag.")
     return langcodes.standardize_tag(value)
 
 
 def validate_taxonomy_codes(value: list[str]) -> list[str]:
     unknown = sorted(set(value) - known_taxonomy_codes())
     if unknown:
-        raise serializers.ValidationError(f"Unknown taxonomy codes: {', '.join(unknown)}.")
+        raise rule_error(f"Unknown taxonomy codes: {', '.join(unknown)}.")
     return value
 
 
-class LanguageTagField(serializers.CharField):
+class LanguageTagField(serializers.RegexField):
     def __init__(self, **kwargs):
-        super().__init__(max_length=35, validators=[validate_language_tag], **kwargs)
+        super().__init__(LANGUAGE_TAG_PATTERN, max_length=35, **kwargs)
 
     def to_internal_value(self, data):
-        return validate_language_tag(super().to_internal_value(data))
+        value = super().to_internal_value(data)
+        self.run_validators(value)  # the pattern first: not matching it is a 400
+        return validate_language_tag(value)
+
+
+class TaxonomyCodeField(serializers.RegexField):
+    """A taxonomy code's shape (a slug); whether the taxonomy holds it is a rule (422)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(r"^[-a-zA-Z0-9_]+$", max_length=60, **kwargs)
+
+
+class TimeZoneField(serializers.RegexField):
+    def __init__(self, **kwargs):
+        super().__init__(TIME_ZONE_PATTERN, max_length=64, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        self.run_validators(value)  # the pattern first: not matching it is a 400
+        if value not in TIME_ZONES:
+            raise rule_error("Not an IANA time zone name.")
+        return value
+
+
+class WebsiteField(serializers.URLField):
+    """The schema says `format: uri`: a string with no scheme or with white space is a 400.
+    Many URIs (`a:b`, `http://intranet`) are still no address a visitor can open: Django's URL
+    validator decides that, as a rule (422)."""
+
+    URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S*")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, URLValidator)]
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        self.run_validators(value)  # the length first: over it is a 400
+        if not self.URI.fullmatch(value):
+            raise serializers.ValidationError("Not a URI: a scheme such as https:, then the rest.")
+        try:
+            URLValidator()(value)
+        except DjangoValidationError:
+            raise rule_error("Not a web address: http(s), then a host name or address.") from None
+        return value
 
 
 # --- Organisations --------------------------------------------------------------------------
@@ -97,6 +171,9 @@ class OrganisationSerializer(serializers.ModelSerializer):
 
 class OrganisationUpdateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     languages = serializers.ListField(child=LanguageTagField(), required=False, max_length=40)
+    website = WebsiteField(
+        max_length=200, allow_blank=True, required=False, help_text="Its public website."
+    )
 
     class Meta:
         model = Organisation
@@ -143,8 +220,8 @@ class LocationWriteSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     longitude = serializers.FloatField(
         min_value=-180, max_value=180, required=False, allow_null=True
     )
-    time_zone = serializers.CharField(max_length=64, default="UTC")
-    schedules = ScheduleSerializer(many=True, required=False)
+    time_zone = TimeZoneField(default="UTC")
+    schedules = ScheduleSerializer(many=True, required=False, max_length=SCHEDULES_MAX_PER_LOCATION)
 
     class Meta:
         model = Location
@@ -163,23 +240,14 @@ class LocationWriteSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "schedules",
         ]
 
-    def validate_time_zone(self, value):
-        if value not in TIME_ZONES:
-            raise serializers.ValidationError("Not an IANA time zone name.")
-        return value
-
     def validate(self, attrs):
         if (attrs.get("latitude") is None) != (attrs.get("longitude") is None):
-            raise serializers.ValidationError(
-                {"longitude": ["Give latitude and longitude together."]}
-            )
+            raise rule_error({"longitude": ["Give latitude and longitude together."]})
         return attrs
 
 
 class ServiceWriteSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    taxonomy = serializers.ListField(
-        child=serializers.CharField(max_length=60), min_length=1, max_length=20
-    )
+    taxonomy = serializers.ListField(child=TaxonomyCodeField(), min_length=1, max_length=20)
     languages = serializers.ListField(child=LanguageTagField(), required=False, max_length=40)
     locations = LocationWriteSerializer(many=True, required=False, max_length=50)
 
@@ -208,7 +276,7 @@ class ServiceWriteSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         low = attrs.get("minimum_age", getattr(self.instance, "minimum_age", None))
         high = attrs.get("maximum_age", getattr(self.instance, "maximum_age", None))
         if low is not None and high is not None and low > high:
-            raise serializers.ValidationError({"maximum_age": ["Must not be below minimum_age."]})
+            raise rule_error({"maximum_age": ["Must not be below minimum_age."]})
         return attrs
 
 
@@ -234,7 +302,7 @@ class CapacitySerializer(serializers.ModelSerializer):
         ]
 
     def get_stale(self, capacity) -> bool:
-        return capacity.valid_until is not None and capacity.valid_until <= timezone.now()
+        return capacity_stale(capacity.valid_until, timezone.now())
 
 
 class CapacityWriteSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -258,10 +326,10 @@ class CapacityWriteSerializer(StrictFieldsMixin, serializers.Serializer):
         if maximum is not None and attrs["available"] > maximum:
             errors["available"] = ["Must not be above maximum."]
         valid_until = attrs.get("valid_until")
-        if valid_until is not None and valid_until <= timezone.now():
+        if capacity_stale(valid_until, timezone.now()):
             errors["valid_until"] = ["Must be in the future."]
         if errors:
-            raise serializers.ValidationError(errors)
+            raise rule_error(errors)
         return attrs
 
 
@@ -305,55 +373,31 @@ class ScheduleOutSerializer(serializers.ModelSerializer):
 
 
 class LocationSerializer(serializers.ModelSerializer):
-    """A location as a caller may see it: a confidential one keeps its street address and
-    coordinates for the owner and its active partners (`revealed` in the context)."""
+    """A location as you may see it: a confidential one shows its street address and
+    coordinates only to its owner and the owner's active partners."""
+
+    # The view says which by `revealed` in the context.
 
     schedules = ScheduleOutSerializer(many=True)
 
     class Meta:
         model = Location
-        fields = [
-            "id",
-            "name",
-            "confidential",
-            "address_1",
-            "city",
-            "postal_code",
-            "region",
-            "country",
-            "latitude",
-            "longitude",
-            "time_zone",
-            "front_door_contact",
-            "schedules",
-        ]
-        # Masked for non-partners (below): null is part of the answer's shape.
-        extra_kwargs = {
-            name: {"allow_null": True}
-            for name in (
-                "address_1",
-                "city",
-                "postal_code",
-                "latitude",
-                "longitude",
-                "front_door_contact",
-            )
-        }
+        fields = [*LOCATION_SHOWN, "schedules"]
+        # Masked (partners.models.LOCATION_MASKS): null is part of the answer's shape.
+        extra_kwargs = {name: {"allow_null": True} for name in LOCATION_MASKS}
 
     def to_representation(self, location):
-        data = super().to_representation(location)
-        if location.confidential and not self.context.get("revealed"):
-            for name in ("address_1", "city", "postal_code", "latitude", "longitude"):
-                data[name] = None
-        if not location.confidential:
-            data["front_door_contact"] = None
-        return data
+        return location_masked(
+            super().to_representation(location),
+            confidential=location.confidential,
+            revealed=bool(self.context.get("revealed")),
+        )
 
 
 class ServiceOrganisationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Organisation
-        fields = ["id", "name", "kind", "verified"]
+        fields = list(ORGANISATION_FIELDS)
 
 
 class ServiceTaxonomySerializer(serializers.Serializer):
@@ -419,30 +463,45 @@ class ServiceSearchQuerySerializer(StrictFieldsMixin, FieldsBoundOnce, serialize
     """The search filters, the same whether they come as query parameters (GET) or as a JSON
     body (POST /services/search, which keeps what a person needs out of URLs and logs)."""
 
-    taxonomy = CommaListField(
-        child=serializers.CharField(max_length=60), required=False, max_length=20
-    )
+    taxonomy = CommaListField(child=TaxonomyCodeField(), required=False, max_length=20)
     language = LanguageTagField(required=False)
-    near = serializers.CharField(
-        required=False, help_text="`latitude,longitude` in decimal degrees (WGS 84)."
+    near = serializers.RegexField(
+        r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?,-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$",
+        max_length=100,
+        required=False,
+        help_text="`latitude,longitude` in decimal degrees (WGS 84).",
     )
     radius_km = serializers.FloatField(
         required=False, min_value=0.1, max_value=RADIUS_KM_MAX, help_text="Needs `near`."
     )
     accepting = CommaListField(
-        child=serializers.ChoiceField(choices=AcceptingReferrals.choices), required=False
+        child=serializers.ChoiceField(choices=AcceptingReferrals.choices),
+        required=False,
+        max_length=len(AcceptingReferrals.choices),
     )
     has_capacity = serializers.BooleanField(required=False, allow_null=True, default=None)
     fresh = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text="Capacity not past valid_until."
     )
-    cost = CommaListField(child=serializers.ChoiceField(choices=Cost.choices), required=False)
+    cost = CommaListField(
+        child=serializers.ChoiceField(choices=Cost.choices),
+        required=False,
+        max_length=len(Cost.choices),
+    )
     open_now = serializers.BooleanField(required=False, allow_null=True, default=None)
     organisation_kind = CommaListField(
-        child=serializers.ChoiceField(choices=OrganisationKind.choices), required=False
+        child=serializers.ChoiceField(choices=OrganisationKind.choices),
+        required=False,
+        max_length=len(OrganisationKind.choices),
     )
     q = serializers.CharField(required=False, max_length=200, help_text="Full-text search.")
-    cursor = serializers.CharField(required=False, max_length=500)
+    cursor = serializers.RegexField(
+        CURSOR_PATTERN,
+        required=False,
+        max_length=500,
+        help_text="The `cursor` of the previous page's `next` link, with the same filters "
+        "(opaque).",
+    )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=25)
 
     def get_fields(self):
@@ -461,17 +520,27 @@ class ServiceSearchQuerySerializer(StrictFieldsMixin, FieldsBoundOnce, serialize
         except ValueError:
             raise serializers.ValidationError("Use `latitude,longitude`.") from None
         if not -90 <= lat <= 90:
-            raise serializers.ValidationError("Latitude must be between -90 and 90.")
+            raise rule_error("Latitude must be between -90 and 90.")
         if not -180 <= lon <= 180:
-            raise serializers.ValidationError("Longitude must be between -180 and 180.")
+            raise rule_error("Longitude must be between -180 and 180.")
         return (lat, lon)
 
     def validate(self, attrs):
         if "near" in attrs and "radius_km" not in attrs:
-            raise serializers.ValidationError({"radius_km": ["Required with near."]})
+            raise rule_error({"radius_km": ["Required with near."]})
         if "radius_km" in attrs and "near" not in attrs:
-            raise serializers.ValidationError({"near": ["Required with radius_km."]})
+            raise rule_error({"near": ["Required with radius_km."]})
         return attrs
+
+
+def in_search_shape(fields: dict, shape: tuple[str, ...]) -> dict:
+    """The declared fields in the order of the JSON the search builds in SQL from the same
+    tuple (partners.search), which must name the same fields."""
+    if set(fields) != set(shape):
+        raise ImproperlyConfigured(
+            f"The search builds {shape}; its serializer has {tuple(fields)}."
+        )
+    return {name: fields[name] for name in shape}
 
 
 class SearchCapacitySerializer(serializers.Serializer):
@@ -483,6 +552,9 @@ class SearchCapacitySerializer(serializers.Serializer):
     valid_until = serializers.DateTimeField(allow_null=True)
     updated = serializers.DateTimeField()
     stale = serializers.BooleanField()
+
+    def get_fields(self):
+        return in_search_shape(super().get_fields(), CAPACITY_FIELDS)
 
 
 class SearchLocationSerializer(serializers.Serializer):
@@ -499,38 +571,46 @@ class SearchLocationSerializer(serializers.Serializer):
     time_zone = serializers.CharField()
     front_door_contact = serializers.CharField(allow_null=True)
     distance_km = serializers.FloatField(
-        allow_null=True, help_text="Rounded to the kilometre for a confidential location."
+        allow_null=True,
+        help_text="For a confidential location hidden from you: the distance of a fixed point "
+        "1-2 km from it, rounded to the kilometre.",
     )
+
+    def get_fields(self):
+        return in_search_shape(super().get_fields(), LOCATION_FIELDS)
+
+    def to_representation(self, location):
+        """Masked as the search's SQL masks it: `revealed` in the context says whether the
+        caller may see this service's confidential locations."""
+        return location_masked(
+            super().to_representation(location),
+            confidential=location.confidential,
+            revealed=bool(self.context.get("revealed")),
+        )
 
 
 class ServiceSearchResultSerializer(serializers.Serializer):
-    """One search hit. Documented here; built in SQL (see partners.selectors.service_search_sql)
-    so a page costs one query and no per-row Python."""
+    """One search hit."""
+
+    # Documents the hit: the API builds it in SQL (partners.search), so a page costs one query
+    # and no per-row Python. A test renders hits with this serializer and compares.
 
     id = serializers.UUIDField()
     name = serializers.CharField()
     description = serializers.CharField()
     status = serializers.ChoiceField(choices=ServiceStatus.choices)
     organisation = ServiceOrganisationSerializer()
-    taxonomy = serializers.ListField(child=serializers.CharField())
+    taxonomy = ServiceTaxonomySerializer(many=True, help_text="As a service's detail shows it.")
     languages = serializers.ListField(child=serializers.CharField())
     cost = serializers.ChoiceField(choices=Cost.choices)
-    no_id_required = serializers.BooleanField()
-    no_immigration_status_questions = serializers.BooleanField()
-    anonymous_access = serializers.BooleanField()
-    walk_in = serializers.BooleanField()
-    sex_worker_friendly = serializers.BooleanField()
-    trans_friendly = serializers.BooleanField()
     capacity = SearchCapacitySerializer(allow_null=True)
     distance_km = serializers.FloatField(allow_null=True)
     locations = SearchLocationSerializer(many=True)
 
-
-class ServiceSearchPageSerializer(serializers.Serializer):
-    next_cursor = serializers.CharField(
-        allow_null=True, help_text="Pass as `cursor` for the next page; null on the last."
-    )
-    results = ServiceSearchResultSerializer(many=True)
+    def get_fields(self):
+        fields = super().get_fields()
+        fields.update((name, serializers.BooleanField()) for name in SAFEGUARDS)
+        return in_search_shape(fields, RESULT_FIELDS)
 
 
 # --- Partnerships ---------------------------------------------------------------------------
@@ -546,9 +626,18 @@ class PartnershipProposeSerializer(StrictFieldsMixin, serializers.Serializer):
     )
 
 
+class PartnershipPartySerializer(serializers.ModelSerializer):
+    """One side of a partnership: the organisation that proposed it, or the one it was
+    proposed to."""
+
+    class Meta:
+        model = Organisation
+        fields = ["id", "name", "kind", "verified"]
+
+
 class PartnershipSerializer(serializers.ModelSerializer):
-    proposer = ServiceOrganisationSerializer()
-    partner = ServiceOrganisationSerializer()
+    proposer = PartnershipPartySerializer(help_text="The organisation that proposed it.")
+    partner = PartnershipPartySerializer(help_text="The organisation it was proposed to.")
 
     class Meta:
         model = Partnership

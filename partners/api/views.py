@@ -5,14 +5,18 @@ import json
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from api.errors import DomainError, NotFound
-from api.pagination import CursorPagination
+from api.pagination import CursorPagination, OnePage, one_page
+from api.preconditions import if_match_parameter
+from api.schema import action_view, queryset_outside_requests
 from partners import selectors, services
+from partners.api import examples
 from partners.api.serializers import (
     BULK_MAX_ITEMS,
     CapacityBulkResultSerializer,
@@ -26,8 +30,8 @@ from partners.api.serializers import (
     PartnershipProposeSerializer,
     PartnershipSerializer,
     ServiceDetailSerializer,
-    ServiceSearchPageSerializer,
     ServiceSearchQuerySerializer,
+    ServiceSearchResultSerializer,
     ServiceWriteSerializer,
     TaxonomyTermSerializer,
 )
@@ -37,89 +41,10 @@ READ = ["directory:read"]
 WRITE = ["directory:write"]
 CAPACITY = ["capacity:write"]
 
-ORGANISATION_EXAMPLE = {
-    "id": "0b7a3c2e-5f4d-4e8a-9c1b-2d3e4f5a6b7c",
-    "name": "Clínica Aberta",
-    "kind": "clinic",
-    "community_led": False,
-    "description": "Free, confidential sexual and reproductive health care. No ID asked.",
-    "website": "https://clinica.example.org",
-    "email": "hello@clinica.example.org",
-    "phone": "+351 210 000 000",
-    "languages": ["pt", "en", "th", "zh"],
-    "region": "Lisboa",
-    "verified": True,
-    "created": "2026-11-01T09:00:00Z",
-    "updated": "2026-11-20T16:30:00Z",
-}
-CAPACITY_EXAMPLE = {
-    "available": 4,
-    "maximum": 12,
-    "unit": "appointments",
-    "description": "Same-day STI testing slots.",
-    "accepting_referrals": "open",
-    "estimated_wait_days": 0,
-    "valid_until": "2026-11-28T20:00:00Z",
-}
-LOCATION_EXAMPLE = {
-    "id": "6a1d1d3e-0a59-4d59-b7a4-9c1c0e6e8f10",
-    "name": "Safe house",
-    "confidential": True,
-    "address_1": None,
-    "city": None,
-    "postal_code": None,
-    "region": "Lisboa",
-    "country": "PT",
-    "latitude": None,
-    "longitude": None,
-    "time_zone": "Europe/Lisbon",
-    "front_door_contact": "Call +351 210 000 001; we meet you at the metro.",
-}
-SERVICE_EXAMPLE = {
-    "id": "3f0e8b8a-31c1-4a0e-9a77-51f2c1d1b0aa",
-    "name": "Walk-in STI testing",
-    "description": "Rapid HIV, syphilis and hepatitis tests; results in 20 minutes.",
-    "status": "active",
-    "organisation": {
-        "id": "0b7a3c2e-5f4d-4e8a-9c1b-2d3e4f5a6b7c",
-        "name": "Clínica Aberta",
-        "kind": "clinic",
-        "verified": True,
-    },
-    "languages": ["pt", "en", "th"],
-    "cost": "free",
-    "no_id_required": True,
-    "no_immigration_status_questions": True,
-    "anonymous_access": True,
-    "walk_in": True,
-    "sex_worker_friendly": True,
-    "trans_friendly": True,
-}
-PARTNERSHIP_EXAMPLE = {
-    "id": "9d3c1c7e-2f7b-4c55-8d0b-3a7f0f6c2b11",
-    "proposer": {
-        "id": "0b7a3c2e-5f4d-4e8a-9c1b-2d3e4f5a6b7c",
-        "name": "Clínica Aberta",
-        "kind": "clinic",
-        "verified": True,
-    },
-    "partner": {
-        "id": "5e2b7f4c-8a1d-4e3f-9b6c-7d8e9f0a1b2c",
-        "name": "Red Umbrella Collective",
-        "kind": "sex_worker_led",
-        "verified": True,
-    },
-    "status": "active",
-    "data_categories": ["contact", "health"],
-    "purposes": ["Referral for sexual health care"],
-    "suspended_by": None,
-    "created": "2026-11-20T10:00:00Z",
-    "updated": "2026-11-21T09:12:00Z",
-}
-
 
 # One answer for "does not exist" and "not yours to see", so ids cannot be probed.
 NOT_FOUND = "No such object, or not one your organisation may see."
+NOT_YOURS = OpenApiResponse(description="Another organisation's service (`wrong-party`).")
 
 
 class VisibleObjectMixin:
@@ -151,25 +76,7 @@ class MeView(APIView):
         description="The organisation this token acts for, the client and the token's scopes. "
         "Any valid token may call it; use it to check your credentials.",
         responses={200: MeSerializer},
-        examples=[
-            OpenApiExample(
-                "A clinic's token",
-                value={
-                    "organisation": {
-                        "id": "0b7a3c2e-5f4d-4e8a-9c1b-2d3e4f5a6b7c",
-                        "name": "Clínica Comunitaria",
-                        "kind": "clinic",
-                        "community_led": True,
-                        "region": "Lisboa",
-                        "verified": True,
-                    },
-                    "client_id": "demo-clinic",
-                    "scopes": ["directory:read", "referrals:read"],
-                    "token_expires": "2026-11-28T10:15:00Z",
-                },
-                response_only=True,
-            )
-        ],
+        examples=examples.ME,
     )
     def get(self, request):
         token = request.auth
@@ -187,12 +94,13 @@ class MeView(APIView):
 
 class OrganisationListView(generics.ListAPIView):
     required_scopes = READ
+    # The same public directory for every partner: the caller's own cache may keep it.
+    directory_data = True
     serializer_class = OrganisationSerializer
     queryset = Organisation.objects.none()
 
+    @queryset_outside_requests
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Organisation.objects.none()
         queryset = selectors.organisations_visible()
         kind = self.request.query_params.get("kind")
         return queryset.filter(kind=kind) if kind else queryset
@@ -203,13 +111,7 @@ class OrganisationListView(generics.ListAPIView):
         description="Every organisation in the network directory, newest first (cursor "
         "paginated). Filter by `kind`.",
         parameters=[OpenApiParameter("kind", OpenApiTypes.STR, description="Organisation kind.")],
-        examples=[
-            OpenApiExample(
-                "A page",
-                value={"next": None, "previous": None, "results": [ORGANISATION_EXAMPLE]},
-                response_only=True,
-            )
-        ],
+        examples=examples.ORGANISATION_LIST,
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -217,19 +119,20 @@ class OrganisationListView(generics.ListAPIView):
 
 class OrganisationDetailView(VisibleObjectMixin, generics.RetrieveAPIView):
     required_scopes = READ
+    # The same public directory for every partner: the caller's own cache may keep it.
+    directory_data = True
     serializer_class = OrganisationSerializer
     queryset = Organisation.objects.none()
 
+    @queryset_outside_requests
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Organisation.objects.none()
         return selectors.organisations_visible()
 
     @extend_schema(
         tags=["organisations"],
         summary="Get an organisation",
         description="One organisation's public profile.",
-        examples=[OpenApiExample("A clinic", value=ORGANISATION_EXAMPLE, response_only=True)],
+        examples=examples.ORGANISATION,
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -244,7 +147,7 @@ class OrganisationMeView(APIView):
         summary="Get your organisation",
         description="The profile of the organisation this token acts for.",
         responses={200: OrganisationSerializer},
-        examples=[OpenApiExample("A clinic", value=ORGANISATION_EXAMPLE, response_only=True)],
+        examples=examples.ORGANISATION,
     )
     def get(self, request):
         return Response(OrganisationSerializer(request.organisation).data)
@@ -257,14 +160,7 @@ class OrganisationMeView(APIView):
         "stewards; sending it (or any unknown field) is a 400.",
         request=OrganisationUpdateSerializer,
         responses={200: OrganisationSerializer},
-        examples=[
-            OpenApiExample(
-                "New languages",
-                value={"languages": ["pt", "en", "th", "zh", "tl"]},
-                request_only=True,
-            ),
-            OpenApiExample("Result", value=ORGANISATION_EXAMPLE, response_only=True),
-        ],
+        examples=examples.ORGANISATION_UPDATE,
     )
     def patch(self, request):
         serializer = OrganisationUpdateSerializer(
@@ -282,6 +178,9 @@ class OrganisationMeView(APIView):
 
 class TaxonomyTermListView(APIView):
     required_scopes = READ
+    pagination_class = OnePage
+    # The same public directory for every partner: the caller's own cache may keep it.
+    directory_data = True
 
     @extend_schema(
         tags=["taxonomy"],
@@ -295,20 +194,14 @@ class TaxonomyTermListView(APIView):
             )
         ],
         responses={200: TaxonomyTermSerializer(many=True)},
-        examples=[
-            OpenApiExample(
-                "In Spanish",
-                value=[{"code": "sti-testing", "name": "Pruebas de ITS", "description": ""}],
-                response_only=True,
-            )
-        ],
+        examples=examples.TAXONOMY_TERMS,
     )
     def get(self, request):
         language = language_of(request)
         data = TaxonomyTermSerializer(
             selectors.taxonomy_terms(), many=True, context={"language": language}
         ).data
-        return Response(data, headers={"Content-Language": language})
+        return Response(one_page(data), headers={"Content-Language": language})
 
 
 # --- Services -------------------------------------------------------------------------------
@@ -320,25 +213,12 @@ SEARCH_DESCRIPTION = (
     "`valid_until`), each access safeguard, `cost`, `open_now` (opening hours in each "
     "location's time zone), `organisation_kind`, `q` (full text over name and description). "
     "A confidential location shows its street address and coordinates only to its owner and "
-    "the owner's active partners; others get its region, front-door contact and a distance "
-    "rounded to the kilometre. Cursor paginated: pass `next_cursor` back as `cursor`."
+    "the owner's active partners. For everyone else it is measured from a fixed point 1-2 km "
+    "away (its distance, `radius_km`, the order and the cursor alike), the distance is rounded "
+    "to the kilometre, and it shows its region and front-door contact. Cursor paginated: `next` "
+    "is the next page, the same search with a `cursor` added; the cursor is sealed (it can be neither read nor altered), "
+    "good only with the same filters, and any other cursor is a 422."
 )
-SEARCH_EXAMPLE = {
-    "next_cursor": None,
-    "results": [
-        {
-            **SERVICE_EXAMPLE,
-            "taxonomy": ["sti-testing", "hiv-prep-pep"],
-            "capacity": {
-                **{k: v for k, v in CAPACITY_EXAMPLE.items() if k != "description"},
-                "updated": "2026-11-28T09:40:00Z",
-                "stale": False,
-            },
-            "distance_km": 3.0,
-            "locations": [{**LOCATION_EXAMPLE, "distance_km": 3.0}],
-        }
-    ],
-}
 
 
 def search_filters(data: dict) -> tuple[selectors.SearchFilters, dict]:
@@ -364,16 +244,25 @@ def run_search(request, data) -> Response:
     serializer.is_valid(raise_exception=True)
     filters, page = search_filters(serializer.validated_data)
     results, next_cursor = selectors.services_search_json(
-        caller=request.organisation, filters=filters, now=timezone.now(), **page
+        caller=request.organisation,
+        filters=filters,
+        now=timezone.now(),
+        language=language_of(request),
+        **page,
     )
+    next_url = None
+    if next_cursor is not None:
+        next_url = replace_query_param(request.build_absolute_uri(), "cursor", next_cursor)
     # Each result is a JSON object PostgreSQL already shaped (documented by
     # ServiceSearchResultSerializer): written as is, never parsed and re-rendered.
-    body = f'{{"next_cursor":{json.dumps(next_cursor)},"results":[{",".join(results)}]}}'
+    body = f'{{"next":{json.dumps(next_url)},"previous":null,"results":[{",".join(results)}]}}'
     return HttpResponse(body, content_type="application/json")
 
 
 class ServiceListView(APIView):
     required_scopes = {"GET": READ, "POST": WRITE}
+    # The search's page, documented; its parameters are the search's own.
+    pagination_class = OnePage
 
     @extend_schema(
         tags=["services"],
@@ -382,8 +271,8 @@ class ServiceListView(APIView):
         description=SEARCH_DESCRIPTION
         + " Prefer POST /services/search when the filters say something about a person.",
         parameters=[ServiceSearchQuerySerializer],
-        responses={200: ServiceSearchPageSerializer},
-        examples=[OpenApiExample("Near, in Thai", value=SEARCH_EXAMPLE, response_only=True)],
+        responses={200: ServiceSearchResultSerializer(many=True)},
+        examples=examples.SERVICE_LIST,
     )
     def get(self, request):
         return run_search(request, request.query_params)
@@ -397,34 +286,7 @@ class ServiceListView(APIView):
         "/services/{id}/capacity.",
         request=ServiceWriteSerializer,
         responses={201: ServiceDetailSerializer},
-        examples=[
-            OpenApiExample(
-                "Walk-in testing",
-                value={
-                    "name": "Walk-in STI testing",
-                    "taxonomy": ["sti-testing"],
-                    "languages": ["pt", "en", "th"],
-                    "cost": "free",
-                    "no_id_required": True,
-                    "walk_in": True,
-                    "locations": [
-                        {
-                            "name": "Clinic",
-                            "address_1": "Rua da Palma 1",
-                            "city": "Lisboa",
-                            "country": "PT",
-                            "latitude": 38.7169,
-                            "longitude": -9.1399,
-                            "time_zone": "Europe/Lisbon",
-                            "schedules": [
-                                {"weekday": 1, "opens_at": "10:00", "closes_at": "18:00"}
-                            ],
-                        }
-                    ],
-                },
-                request_only=True,
-            )
-        ],
+        examples=examples.SERVICE_CREATE,
     )
     def post(self, request):
         serializer = ServiceWriteSerializer(data=request.data)
@@ -437,6 +299,7 @@ class ServiceListView(APIView):
 
 class ServiceSearchView(APIView):
     required_scopes = READ
+    pagination_class = OnePage
     # POST only to keep what a person needs out of URLs and access logs; it writes nothing.
     audit_as_read = True
 
@@ -446,29 +309,17 @@ class ServiceSearchView(APIView):
         summary="Search services (filters in the body)",
         description=SEARCH_DESCRIPTION
         + " Same filters and answer as GET /services/, sent as a JSON body so that what a "
-        "person needs stays out of URLs and access logs.",
+        "person needs stays out of URLs and access logs. For the next page, POST the same body "
+        "to `next` (its `cursor` may also be sent in the body).",
         request=ServiceSearchQuerySerializer,
-        responses={200: ServiceSearchPageSerializer},
-        examples=[
-            OpenApiExample(
-                "Abortion care in Thai near Lisbon",
-                value={
-                    "taxonomy": ["abortion-reproductive-care"],
-                    "language": "th",
-                    "near": "38.7223,-9.1393",
-                    "radius_km": 10,
-                    "accepting": ["open", "limited"],
-                    "no_immigration_status_questions": True,
-                },
-                request_only=True,
-            ),
-            OpenApiExample("Results", value=SEARCH_EXAMPLE, response_only=True),
-        ],
+        responses={200: ServiceSearchResultSerializer(many=True)},
+        examples=examples.SERVICE_SEARCH,
     )
     def post(self, request):
-        if not isinstance(request.data, dict):
-            raise DomainError("The body must be a JSON object of filters.")
-        return run_search(request, request.data)
+        data = request.data
+        if "cursor" in request.query_params:
+            data = {**data, "cursor": request.query_params["cursor"]}
+        return run_search(request, data)
 
 
 def service_detail_data(request, service_id) -> dict:
@@ -486,7 +337,7 @@ def service_detail_data(request, service_id) -> dict:
 
 
 def own_service_or_404(request, pk) -> Service:
-    """Visible services only; whether the caller owns it is the service layer's call (403)."""
+    """Visible services only; whether the caller owns it is the service layer's call (409)."""
     service = selectors.services_visible().filter(pk=pk).first()
     if service is None:
         raise NotFound(NOT_FOUND)
@@ -504,25 +355,7 @@ class ServiceDetailView(APIView):
         "names follow Accept-Language. Confidential locations are masked unless you own the "
         "service or partner actively with its owner.",
         responses={200: ServiceDetailSerializer},
-        examples=[
-            OpenApiExample(
-                "Seen by a non-partner",
-                value={
-                    **SERVICE_EXAMPLE,
-                    "taxonomy": [{"code": "sti-testing", "name": "STI testing"}],
-                    "capacity": {
-                        **CAPACITY_EXAMPLE,
-                        "version": 3,
-                        "updated": "2026-11-28T09:40:00Z",
-                        "stale": False,
-                    },
-                    "locations": [{**LOCATION_EXAMPLE, "schedules": []}],
-                    "created": "2026-11-01T09:00:00Z",
-                    "updated": "2026-11-28T09:40:00Z",
-                },
-                response_only=True,
-            )
-        ],
+        examples=examples.SERVICE_DETAIL,
     )
     def get(self, request, pk):
         return Response(service_detail_data(request, pk))
@@ -532,14 +365,11 @@ class ServiceDetailView(APIView):
         operation_id="services_partial_update",
         summary="Edit your service",
         description="Partial update of one of your services. `locations`, when sent, "
-        "replace the old ones with their opening hours. Another organisation's service: 403.",
+        "replace the old ones with their opening hours. Another organisation's service: 409 "
+        "`wrong-party`.",
         request=ServiceWriteSerializer,
-        responses={200: ServiceDetailSerializer},
-        examples=[
-            OpenApiExample(
-                "Add a language", value={"languages": ["pt", "en", "th", "ru"]}, request_only=True
-            )
-        ],
+        responses={200: ServiceDetailSerializer, 409: NOT_YOURS},
+        examples=examples.SERVICE_UPDATE,
     )
     def patch(self, request, pk):
         service = own_service_or_404(request, pk)
@@ -559,24 +389,11 @@ class ServiceDeactivateView(APIView):
         operation_id="services_deactivate",
         summary="Deactivate your service",
         description="Mark one of your services inactive: it leaves search results but stays "
-        "readable, since referrals and capacity history point at it.",
+        "readable, since referrals and capacity history point at it. Another organisation's "
+        "service: 409 `wrong-party`.",
         request=None,
-        responses={200: ServiceDetailSerializer},
-        examples=[
-            OpenApiExample(
-                "Deactivated",
-                value={
-                    **SERVICE_EXAMPLE,
-                    "status": "inactive",
-                    "taxonomy": [{"code": "sti-testing", "name": "STI testing"}],
-                    "capacity": None,
-                    "locations": [],
-                    "created": "2026-11-01T09:00:00Z",
-                    "updated": "2026-11-28T09:40:00Z",
-                },
-                response_only=True,
-            )
-        ],
+        responses={200: ServiceDetailSerializer, 409: NOT_YOURS},
+        examples=examples.SERVICE_DEACTIVATE,
     )
     def post(self, request, pk):
         service = own_service_or_404(request, pk)
@@ -589,6 +406,8 @@ class ServiceDeactivateView(APIView):
 
 class CapacityView(APIView):
     required_scopes = {"GET": READ, "PUT": CAPACITY}
+    # The same public directory for every partner: the caller's own cache may keep it.
+    directory_data = True
 
     @extend_schema(
         tags=["capacity"],
@@ -597,18 +416,7 @@ class CapacityView(APIView):
         description="The current capacity with an `ETag`; send it back as `If-Match` to "
         "replace it.",
         responses={200: CapacitySerializer},
-        examples=[
-            OpenApiExample(
-                "Open",
-                value={
-                    **CAPACITY_EXAMPLE,
-                    "version": 3,
-                    "updated": "2026-11-28T09:40:00Z",
-                    "stale": False,
-                },
-                response_only=True,
-            )
-        ],
+        examples=examples.CAPACITY,
     )
     def get(self, request, pk):
         service = own_service_or_404(request, pk)
@@ -626,17 +434,21 @@ class CapacityView(APIView):
         description="Publish the capacity of one of your services. `If-Match` with the "
         "current ETag is required (428 without it; 412 if someone changed it since you read "
         "it, and nothing is written). The change is appended to the history and announced "
-        "as `capacity.updated` to you and your active partners.",
+        "as `capacity.updated` to you and your active partners. Another organisation's "
+        "service: 409 `wrong-party`.",
         parameters=[
-            OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)
+            if_match_parameter(
+                'The capacity\'s ETag as you last read it, quoted (`"<id>.3"`), or `*`.'
+            )
         ],
         request=CapacityWriteSerializer,
         responses={
             200: CapacitySerializer,
+            409: NOT_YOURS,
             412: OpenApiResponse(description="Changed since you read it; nothing was written."),
             428: OpenApiResponse(description="If-Match is missing."),
         },
-        examples=[OpenApiExample("Four slots", value=CAPACITY_EXAMPLE, request_only=True)],
+        examples=examples.CAPACITY_UPDATE,
     )
     def put(self, request, pk):
         service = own_service_or_404(request, pk)
@@ -659,13 +471,14 @@ class HistoryPagination(CursorPagination):
 
 class CapacityHistoryView(generics.ListAPIView):
     required_scopes = READ
+    # The same public directory for every partner: the caller's own cache may keep it.
+    directory_data = True
     serializer_class = CapacityHistorySerializer
     pagination_class = HistoryPagination
     queryset = CapacityHistory.objects.none()
 
+    @queryset_outside_requests
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return CapacityHistory.objects.none()
         return selectors.capacity_history_for(own_service_or_404(self.request, self.kwargs["pk"]))
 
     @extend_schema(
@@ -674,29 +487,7 @@ class CapacityHistoryView(generics.ListAPIView):
         summary="A service's capacity history",
         description="Every capacity the service has published, newest first (cursor "
         "paginated). Append-only: the database refuses to change or delete it.",
-        examples=[
-            OpenApiExample(
-                "A page",
-                value={
-                    "next": None,
-                    "previous": None,
-                    "results": [
-                        {
-                            "id": 42,
-                            "available": 4,
-                            "maximum": 12,
-                            "unit": "appointments",
-                            "accepting_referrals": "open",
-                            "estimated_wait_days": 0,
-                            "valid_until": "2026-11-28T20:00:00Z",
-                            "version": 3,
-                            "recorded": "2026-11-28T09:40:00Z",
-                        }
-                    ],
-                },
-                response_only=True,
-            )
-        ],
+        examples=examples.CAPACITY_HISTORY,
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -712,38 +503,17 @@ class CapacityBulkView(APIView):
         description=f"Up to {BULK_MAX_ITEMS} capacity updates of your own services, applied "
         "all or nothing: one invalid item rejects the batch with an error per item (JSON "
         "pointers into `items`) and nothing is written. More items: 413. An item for another "
-        "organisation's service: 403. No If-Match here: a batch is the publisher's current "
-        "truth.",
+        "organisation's service: 409 `wrong-party`, naming each such item. No If-Match here: a "
+        "batch is the publisher's current truth.",
         request=CapacityBulkSerializer,
-        responses={200: CapacityBulkResultSerializer},
-        examples=[
-            OpenApiExample(
-                "Two services",
-                value={
-                    "items": [
-                        {"service_id": "3f0e8b8a-31c1-4a0e-9a77-51f2c1d1b0aa", **CAPACITY_EXAMPLE},
-                        {
-                            "service_id": "8c6d1f0b-1e2a-4b3c-9d4e-5f6a7b8c9d0e",
-                            "available": 0,
-                            "unit": "beds",
-                            "accepting_referrals": "waitlist",
-                            "estimated_wait_days": 5,
-                        },
-                    ]
-                },
-                request_only=True,
+        responses={
+            200: CapacityBulkResultSerializer,
+            409: OpenApiResponse(
+                description="Items for another organisation's services (`wrong-party`, with "
+                "an error per item); nothing was written."
             ),
-            OpenApiExample(
-                "Applied",
-                value={
-                    "updated": [
-                        {"service_id": "3f0e8b8a-31c1-4a0e-9a77-51f2c1d1b0aa", "version": 4},
-                        {"service_id": "8c6d1f0b-1e2a-4b3c-9d4e-5f6a7b8c9d0e", "version": 9},
-                    ]
-                },
-                response_only=True,
-            ),
-        ],
+        },
+        examples=examples.CAPACITY_BULK,
     )
     def post(self, request):
         items = request.data.get("items") if isinstance(request.data, dict) else None
@@ -770,9 +540,8 @@ class PartnershipListView(generics.ListAPIView):
     serializer_class = PartnershipSerializer
     queryset = Partnership.objects.none()
 
+    @queryset_outside_requests
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Partnership.objects.none()
         queryset = selectors.partnerships_for(self.request.organisation)
         wanted = self.request.query_params.get("status")
         return queryset.filter(status=wanted) if wanted else queryset
@@ -784,13 +553,7 @@ class PartnershipListView(generics.ListAPIView):
         description="Partnerships your organisation proposed or was proposed, newest first. "
         "Filter by `status`.",
         parameters=[OpenApiParameter("status", OpenApiTypes.STR, description="e.g. active")],
-        examples=[
-            OpenApiExample(
-                "A page",
-                value={"next": None, "previous": None, "results": [PARTNERSHIP_EXAMPLE]},
-                response_only=True,
-            )
-        ],
+        examples=examples.PARTNERSHIP_LIST,
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -804,20 +567,7 @@ class PartnershipListView(generics.ListAPIView):
         "declines. Proposing to yourself: 400; when the pair already has an open one: 409.",
         request=PartnershipProposeSerializer,
         responses={201: PartnershipSerializer},
-        examples=[
-            OpenApiExample(
-                "Proposal",
-                value={
-                    "partner_id": "5e2b7f4c-8a1d-4e3f-9b6c-7d8e9f0a1b2c",
-                    "data_categories": ["contact", "health"],
-                    "purposes": ["Referral for sexual health care"],
-                },
-                request_only=True,
-            ),
-            OpenApiExample(
-                "Proposed", value={**PARTNERSHIP_EXAMPLE, "status": "proposed"}, response_only=True
-            ),
-        ],
+        examples=examples.PARTNERSHIP_PROPOSE,
     )
     def post(self, request):
         serializer = PartnershipProposeSerializer(data=request.data)
@@ -833,9 +583,8 @@ class PartnershipDetailView(VisibleObjectMixin, generics.RetrieveAPIView):
     serializer_class = PartnershipSerializer
     queryset = Partnership.objects.none()
 
+    @queryset_outside_requests
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Partnership.objects.none()
         return selectors.partnerships_for(self.request.organisation)
 
     @extend_schema(
@@ -843,7 +592,7 @@ class PartnershipDetailView(VisibleObjectMixin, generics.RetrieveAPIView):
         operation_id="partnerships_retrieve",
         summary="Get a partnership",
         description="One of your partnerships. Others' answer 404.",
-        examples=[OpenApiExample("Active", value=PARTNERSHIP_EXAMPLE, response_only=True)],
+        examples=examples.PARTNERSHIP,
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -865,35 +614,44 @@ ACTION_TEXT = {
 }
 
 
+class PartnershipActionView(APIView):
+    """One endpoint per step of a partnership (PARTNERSHIP_ACTION_VIEWS)."""
+
+    required_scopes = WRITE
+    action_name = ""
+
+    def post(self, request, pk):
+        partnership = selectors.partnerships_for(request.organisation).filter(pk=pk).first()
+        if partnership is None:
+            raise NotFound(NOT_FOUND)
+        partnership = services.partnership_transition(
+            partnership=partnership, organisation=request.organisation, action=self.action_name
+        )
+        return Response(PartnershipSerializer(partnership).data)
+
+
 def partnership_action_view(action: str):
     summary, who = ACTION_TEXT[action]
-
-    class PartnershipActionView(APIView):
-        required_scopes = WRITE
-
-        @extend_schema(
-            tags=["partnerships"],
-            operation_id=f"partnerships_{action}",
-            summary=summary,
-            description=f"{who} Announced to both sides as `partnership.changed`. A step "
-            "the status does not allow: 409; a step your side may not take: 403.",
-            request=None,
-            responses={
-                200: PartnershipSerializer,
-                409: OpenApiResponse(description="The status does not allow this step."),
-            },
-            examples=[OpenApiExample("Result", value=PARTNERSHIP_EXAMPLE, response_only=True)],
-        )
-        def post(self, request, pk):
-            partnership = selectors.partnerships_for(request.organisation).filter(pk=pk).first()
-            if partnership is None:
-                raise NotFound(NOT_FOUND)
-            partnership = services.partnership_transition(
-                partnership=partnership, organisation=request.organisation, action=action
-            )
-            return Response(PartnershipSerializer(partnership).data)
-
-    PartnershipActionView.__name__ = PartnershipActionView.__qualname__ = (
-        f"Partnership{action.title()}View"
+    schema = extend_schema(
+        tags=["partnerships"],
+        operation_id=f"partnerships_{action}",
+        summary=summary,
+        description=f"{who} Announced to both sides as `partnership.changed`. A step "
+        "the status does not allow: 409 `conflict`; a step only the other side may take: 409 "
+        "`wrong-party`.",
+        request=None,
+        responses={
+            200: PartnershipSerializer,
+            409: OpenApiResponse(
+                description="The status does not allow this step (`conflict`), or only "
+                "the other side may take it (`wrong-party`)."
+            ),
+        },
+        examples=examples.PARTNERSHIP_ACTION,
     )
-    return PartnershipActionView.as_view()
+    return action_view(
+        PartnershipActionView, f"Partnership{action.title()}View", schema, action_name=action
+    )
+
+
+PARTNERSHIP_ACTION_VIEWS = {action: partnership_action_view(action) for action in ACTION_TEXT}

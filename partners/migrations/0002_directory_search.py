@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-# The full-text expression must match partners.selectors.SERVICE_DOCUMENT exactly, or the planner
+# The full-text expression must match partners.search.SERVICE_DOCUMENT exactly, or the planner
 # will not use the index. 'simple' because descriptions come in many languages.
 SERVICE_FTS = """
 CREATE INDEX service_fts_gin ON partners_service USING gin (

@@ -4,7 +4,7 @@ parameter is a 400 naming it, not silently ignored) and documented once for Open
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
-from referrals.api.serializers import ReferralListQuerySerializer
+from referrals.api.serializers import TAXONOMY_FILTER_MAX, ReferralListQuerySerializer
 from referrals.models import Status, Urgency
 
 
@@ -16,8 +16,17 @@ def list_filters(request) -> dict:
     filters.pop("limit", None)
     for name in ("status", "urgency"):
         if name in filters:
-            filters[name] = sorted(filters[name])
+            filters[name] = sorted(set(filters[name]))
     return filters
+
+
+def choice_list(values) -> dict:
+    """A repeatable filter of choices, bounded by their number (more would repeat one)."""
+    return {
+        "type": "array",
+        "items": {"type": "string", "enum": sorted(values)},
+        "maxItems": len(values),
+    }
 
 
 LIST_PARAMETERS = [
@@ -28,19 +37,17 @@ LIST_PARAMETERS = [
         description="inbox: referrals you received (default); outbox: referrals you sent.",
     ),
     OpenApiParameter(
-        "status",
-        OpenApiTypes.STR,
-        enum=Status.values,
-        many=True,
-        explode=True,
-        description="Repeat for several.",
+        "status", choice_list(Status.values), explode=True, description="Repeat for several."
     ),
-    OpenApiParameter("urgency", OpenApiTypes.STR, enum=Urgency.values, many=True, explode=True),
+    OpenApiParameter("urgency", choice_list(Urgency.values), explode=True),
     OpenApiParameter("service", OpenApiTypes.UUID, description="One of the receiver's services."),
     OpenApiParameter(
         "taxonomy",
-        OpenApiTypes.STR,
-        many=True,
+        {
+            "type": "array",
+            "items": {"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$", "maxLength": 60},
+            "maxItems": TAXONOMY_FILTER_MAX,
+        },
         explode=True,
         description="Referrals whose needs include any of these taxonomy codes.",
     ),
@@ -48,5 +55,9 @@ LIST_PARAMETERS = [
     OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Exclusive."),
     OpenApiParameter("updated_after", OpenApiTypes.DATETIME, description="Inclusive."),
     OpenApiParameter("updated_before", OpenApiTypes.DATETIME, description="Exclusive."),
-    OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, 1 to 100 (default 25)."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": 100, "default": 25},
+        description="How many results a page holds.",
+    ),
 ]

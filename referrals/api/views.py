@@ -2,30 +2,39 @@
 
 Every look-up goes through the caller's organisation (from the token), so another
 organisation's referral answers exactly like an unknown id: 404. Reads need referrals:read,
-writes referrals:write. Transitions require If-Match (428 without it, 412 when stale); consent
-revocation deliberately does not, because a person's withdrawal must never bounce."""
+writes referrals:write. Transitions and safe-contact changes require If-Match (428 without it,
+412 when stale); consent revocation and `do_not_contact: true` deliberately do not, because a
+person's withdrawal or "do not contact me" must never bounce."""
 
 import json
 
 from django.http import HttpResponse
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.audit.services import disclosure_record
-from api.idempotency import idempotent
+from api.idempotency import KEY_PATTERN, idempotent
+from api.pagination import OnePage, one_page
+from api.preconditions import if_match_parameter
+from api.schema import action_view
+from api.throttling import ClaimCodeThrottle
 from referrals import selectors, services
+from referrals.api import examples
 from referrals.api.filters import LIST_PARAMETERS, list_filters
 from referrals.api.serializers import (
     ReferralCompleteSerializer,
+    ReferralConsentRenewSerializer,
+    ReferralConsentRevokeSerializer,
     ReferralCreateSerializer,
     ReferralDeclineSerializer,
     ReferralDetailSerializer,
     ReferralNoteCreateSerializer,
     ReferralNoteSerializer,
+    ReferralSafeContactChangeSerializer,
     ReferralSummarySerializer,
     ReferralTimelineEntrySerializer,
     ReferralTransitionSerializer,
@@ -36,76 +45,31 @@ READ = ["referrals:read"]
 WRITE = ["referrals:write"]
 TAGS = ["referrals"]
 
-EXAMPLE_ID = "5f0c8a52-3a3e-4d51-9b8e-0d4f6f1a2b3c"
-SUMMARY_EXAMPLE = {
-    "id": EXAMPLE_ID,
-    "claim_code": "7KQ4M2XH",
-    "status": "requested",
-    "urgency": "soon",
-    "needs": ["sti-testing"],
-    "sender": {"id": "0b7a3c2e-5f4d-4e8a-9c1b-2d3e4f5a6b7c", "name": "Red Umbrella Collective"},
-    "receiver": {"id": "9d2f1e0c-7b6a-4c5d-8e9f-0a1b2c3d4e5f", "name": "Clínica Aberta"},
-    "service": "3c4d5e6f-7a8b-4c9d-0e1f-2a3b4c5d6e7f",
-    "respond_by": "2026-12-01T10:00:00Z",
-    "decline_reason": "",
-    "outcome": "",
-    "personal_data": "present",
-    "version": 1,
-    "created": "2026-11-28T10:00:00Z",
-    "updated": "2026-11-28T10:00:00Z",
-    "closed": None,
-}
-CREATE_EXAMPLE = {
-    "receiver": "9d2f1e0c-7b6a-4c5d-8e9f-0a1b2c3d4e5f",
-    "service": "3c4d5e6f-7a8b-4c9d-0e1f-2a3b4c5d6e7f",
-    "urgency": "soon",
-    "needs": ["sti-testing"],
-    "person": {
-        "name": "Mia",
-        "pronouns": "she/her",
-        "age_band": "25_34",
-        "languages": ["pt-BR", "es"],
-        "interpreter_needed": False,
-    },
-    "safe_contact": {
-        "do_not_contact": False,
-        "channels": ["signal"],
-        "safe_times": "weekdays 10:00-12:00",
-        "voicemail_ok": False,
-        "may_name_organisation": False,
-        "neutral_name": "Ana from the studio",
-        "code_word": "sunflower",
-        "instructions": "Never call; Signal text only. If someone else answers, hang up.",
-    },
-    "contact": {"handle": "mia.signal.42"},
-    "reason": "Wants PrEP and an STI test this week.",
-    "consent": {
-        "consented": True,
-        "method": "verbal",
-        "language": "pt-BR",
-        "given_at": "2026-11-28T09:45:00Z",
-        "recorded_by": "staff-17",
-        "purpose": "Sexual health appointment",
-        "recipient": "9d2f1e0c-7b6a-4c5d-8e9f-0a1b2c3d4e5f",
-        "data_categories": ["contact", "notes"],
-        "by_representative": False,
-        "wording_version": "2026-10",
-    },
-}
-IF_MATCH = OpenApiParameter(
-    "If-Match",
-    str,
-    location=OpenApiParameter.HEADER,
-    required=True,
-    description='The ETag of the referral as you last read it (e.g. `"3"`). 428 without it, '
-    "412 if the referral changed since.",
+IF_MATCH = if_match_parameter(
+    'The ETag of the referral as you last read it, quoted (`"3"`). 428 without it, 412 if the '
+    "referral changed since, 400 if it is not a quoted ETag."
 )
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     str,
     location=OpenApiParameter.HEADER,
+    pattern=KEY_PATTERN.pattern,
     description="A unique key per new referral. A retry with the same key and body returns the "
     "original answer and creates nothing; the same key with another body is 422. Kept 24 hours.",
+)
+PERSONAL_GONE = OpenApiResponse(
+    description="The personal data is gone, whether or not the scheduled job destroyed it yet: "
+    "consent revoked (`consent-revoked`) or expired (`consent-expired`), or the retention period "
+    "after closing ended (`retention-ended`). The problem carries the referral's status and ETag."
+)
+PERSONAL_REFUSED = OpenApiResponse(
+    description="You are the receiver and the partnership the referral came through is "
+    "suspended (`partnership-suspended`, naming the partnership)."
+)
+NOTES_REFUSED = OpenApiResponse(
+    description="The consent does not include the notes category (`not-consented`), or you are "
+    "the receiver and the partnership the referral came through is suspended "
+    "(`partnership-suspended`)."
 )
 
 
@@ -129,13 +93,7 @@ class ReferralListCreateView(GenericAPIView):
         "newest first, cursor paginated. Metadata only: open one to see its personal data.",
         parameters=LIST_PARAMETERS,
         responses={200: ReferralSummarySerializer(many=True)},
-        examples=[
-            OpenApiExample(
-                "An inbox page",
-                value={"next": None, "previous": None, "results": [SUMMARY_EXAMPLE]},
-                response_only=True,
-            )
-        ],
+        examples=examples.REFERRAL_LIST,
     )
     def get(self, request):
         filters = list_filters(request)
@@ -161,9 +119,7 @@ class ReferralListCreateView(GenericAPIView):
         parameters=[IDEMPOTENCY_KEY],
         request=ReferralCreateSerializer,
         responses={201: ReferralSummarySerializer, 409: OpenApiResponse(), 422: OpenApiResponse()},
-        examples=[
-            OpenApiExample("A referral to a clinic", value=CREATE_EXAMPLE, request_only=True)
-        ],
+        examples=examples.REFERRAL_CREATE,
     )
     @idempotent
     def post(self, request):
@@ -184,33 +140,12 @@ class ReferralDetailView(APIView):
         operation_id="referrals_retrieve",
         summary="Open a referral",
         description="The referral with the personal data the person consented to share, safe "
-        "contact first. Categories not consented are absent. 410 once consent was revoked or "
-        "expired (the problem carries the status and ETag, so the lifecycle can go on). "
-        "Opening does not mark it received: use the receive action.",
-        responses={200: ReferralDetailSerializer, 410: OpenApiResponse()},
-        examples=[
-            OpenApiExample(
-                "A referral",
-                value={
-                    "safe_contact": CREATE_EXAMPLE["safe_contact"],
-                    "referral": SUMMARY_EXAMPLE,
-                    "person": CREATE_EXAMPLE["person"],
-                    "reason": CREATE_EXAMPLE["reason"],
-                    "contact": CREATE_EXAMPLE["contact"],
-                    "consent": {
-                        **{
-                            k: v
-                            for k, v in CREATE_EXAMPLE["consent"].items()
-                            if k not in ("consented",)
-                        },
-                        "expires_at": "2027-02-26T09:45:00Z",
-                        "revoked_at": None,
-                    },
-                    "allowed_actions": ["receive"],
-                },
-                response_only=True,
-            )
-        ],
+        "contact first. Categories not consented are absent. 410 from the moment consent is "
+        "revoked or expires, or the retention period after closing ends (the problem carries "
+        "the status and ETag, so the lifecycle can go on); 409 for the receiver while the "
+        "partnership is suspended. Opening does not mark it received: use the receive action.",
+        responses={200: ReferralDetailSerializer, 409: PERSONAL_REFUSED, 410: PERSONAL_GONE},
+        examples=examples.REFERRAL_DETAIL,
     )
     def get(self, request, pk):
         referral, personal = selectors.referral_detail(
@@ -224,6 +159,7 @@ def detail_response(request, referral: Referral, personal: dict) -> Response:
     data = {
         **personal,
         "referral": referral,
+        # The decrypted `consent` group is already set on it (selectors.personal_data_of).
         "consent": referral.consent,
         "allowed_actions": services.allowed_actions(referral, side),
     }
@@ -235,39 +171,24 @@ def detail_response(request, referral: Referral, personal: dict) -> Response:
         operation=request.resolver_match.view_name,
     )
     response["ETag"] = referral.etag
-    # Personal data: never in a shared cache, never kept by the browser.
-    response["Cache-Control"] = "no-store"
     return response
 
 
 class ReferralClaimView(APIView):
     required_scopes = READ
+    throttle_classes = [*APIView.throttle_classes, ClaimCodeThrottle]
 
     @extend_schema(
         tags=TAGS,
         operation_id="referrals_claim",
         summary="Find a referral by claim code",
         description="The person carries a short claim code instead of a name. Only the receiving "
-        "organisation can look it up; for anyone else the code does not exist (404).",
-        responses={200: ReferralDetailSerializer, 410: OpenApiResponse()},
-        examples=[
-            OpenApiExample(
-                "Found",
-                value={
-                    "safe_contact": CREATE_EXAMPLE["safe_contact"],
-                    "referral": SUMMARY_EXAMPLE,
-                    "person": CREATE_EXAMPLE["person"],
-                    "reason": CREATE_EXAMPLE["reason"],
-                    "consent": {
-                        **{k: v for k, v in CREATE_EXAMPLE["consent"].items() if k != "consented"},
-                        "expires_at": "2027-02-26T09:45:00Z",
-                        "revoked_at": None,
-                    },
-                    "allowed_actions": ["receive"],
-                },
-                response_only=True,
-            )
-        ],
+        "organisation can look it up; for anyone else the code does not exist (404). A code "
+        "stops working (404) once its referral is closed or its personal data destroyed. "
+        "Look-ups have their own rate limit per client (the `claim` policy in the RateLimit "
+        "headers), beside the general one.",
+        responses={200: ReferralDetailSerializer, 409: PERSONAL_REFUSED, 410: PERSONAL_GONE},
+        examples=examples.REFERRAL_CLAIM,
     )
     def get(self, request, code):
         referral_id = selectors.referral_by_claim_code(organisation=request.organisation, code=code)
@@ -283,7 +204,8 @@ TRANSITION_DOCS = {
     "decline": (
         "Decline",
         "The receiver cannot take the referral (received → declined), with a reason code and "
-        "an optional note (encrypted).",
+        "an optional note (encrypted). A note is personal data: 410 once that is gone, 409 "
+        "while the partnership is suspended; decline without one then.",
     ),
     "hold": ("Put on hold", "Waitlisted (accepted → on_hold)."),
     "resume": ("Resume", "Off the waitlist (on_hold → accepted)."),
@@ -294,9 +216,9 @@ TRANSITION_DOCS = {
         "The sender withdraws the referral before it is completed (any open status → cancelled).",
     ),
 }
-TRANSITION_BODIES = {
-    "decline": (ReferralDeclineSerializer, {"reason": "no_capacity", "note": "Full until March."}),
-    "complete": (ReferralCompleteSerializer, {"outcome": "service_provided"}),
+TRANSITION_SERIALIZERS = {
+    "decline": ReferralDeclineSerializer,
+    "complete": ReferralCompleteSerializer,
 }
 
 
@@ -307,10 +229,10 @@ class ReferralTransitionView(APIView):
     action_name = ""
 
     def post(self, request, pk):
-        serializer_class, _ = TRANSITION_BODIES.get(
-            self.action_name, (ReferralTransitionSerializer, {})
+        serializer_class = TRANSITION_SERIALIZERS.get(
+            self.action_name, ReferralTransitionSerializer
         )
-        serializer = serializer_class(data=request.data or {})
+        serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         referral = services.referral_transition(
             organisation=request.organisation,
@@ -325,40 +247,42 @@ class ReferralTransitionView(APIView):
 def transition_view(action: str):
     summary, description = TRANSITION_DOCS[action]
     transition = services.TRANSITIONS[action]
-    serializer_class, example = TRANSITION_BODIES.get(action, (ReferralTransitionSerializer, {}))
+    serializer_class = TRANSITION_SERIALIZERS.get(action, ReferralTransitionSerializer)
     side = services.SIDE_NAMES[transition.side]
     schema = extend_schema(
         tags=TAGS,
         operation_id=f"referrals_{action}",
         summary=summary,
         description=f"{description} Only the {side} organisation may take it; the other side "
-        "gets 403, an illegal transition 409 listing the allowed actions.",
+        "gets 409 `wrong-party`, an illegal transition 409 `illegal-transition`, both listing "
+        "the allowed actions.",
         parameters=[IF_MATCH],
         request=serializer_class,
         responses={
             200: ReferralSummarySerializer,
-            409: OpenApiResponse(),
+            409: OpenApiResponse(
+                description="The other side's action (`wrong-party`), or one the status does "
+                "not allow (`illegal-transition`)"
+                + (
+                    "; a note while the partnership is suspended (`partnership-suspended`)."
+                    if action == "decline"
+                    else "."
+                )
+            ),
             412: OpenApiResponse(),
             428: OpenApiResponse(),
+            # Only a decline's note touches personal data.
+            **({410: PERSONAL_GONE} if action == "decline" else {}),
         },
-        examples=[
-            OpenApiExample(f"{summary} request", value=example, request_only=True),
-            OpenApiExample(
-                f"{summary} answer",
-                value={**SUMMARY_EXAMPLE, "status": transition.target, "version": 2},
-                response_only=True,
-            ),
-        ],
+        examples=examples.transition(action, summary, transition.target),
     )
 
-    # A function of its own per action: extend_schema annotates the function it decorates.
-    def post(self, request, pk):
-        return ReferralTransitionView.post(self, request, pk)
-
-    return type(
+    return action_view(
+        ReferralTransitionView,
         f"Referral{action.capitalize()}View",
-        (ReferralTransitionView,),
-        {"action_name": action, "post": schema(post), "__doc__": description},
+        schema,
+        action_name=action,
+        __doc__=description,
     )
 
 
@@ -372,64 +296,139 @@ class ReferralConsentRevokeView(APIView):
         tags=TAGS,
         operation_id="referrals_consent_revoke",
         summary="Revoke consent",
-        description="The person withdrew their consent. Their personal data on this referral is "
-        "destroyed for both organisations (ciphertext and data key deleted, not hidden); reads "
-        "of it answer 410 from now on; status and timeline stay; the receiver gets a "
-        "`referral.consent_revoked` event. Sender only. No If-Match: a withdrawal must never "
-        "bounce. Repeating it is harmless.",
-        request=ReferralTransitionSerializer,
+        description="The person withdrew their consent and told your organisation: either side "
+        "records it, with how the person said it (`method`: in_person, phone or message). Their "
+        "personal data on this referral is destroyed for both organisations (ciphertext and "
+        "data key deleted, not hidden); reads of it answer 410 from now on; status and timeline "
+        "stay (the timeline entry names the side, the method and when); the other side gets a "
+        "`referral.consent_revoked` event. No If-Match, and never refused for a suspended "
+        "partnership: a withdrawal must never bounce. Repeating it is harmless.",
+        request=ReferralConsentRevokeSerializer,
         responses={200: ReferralSummarySerializer},
-        examples=[
-            OpenApiExample(
-                "Revoked",
-                value={**SUMMARY_EXAMPLE, "personal_data": "revoked", "version": 2},
-                response_only=True,
-            )
-        ],
+        examples=examples.CONSENT_REVOKE,
     )
     def post(self, request, pk):
-        ReferralTransitionSerializer(data=request.data or {}).is_valid(raise_exception=True)
-        referral = services.consent_revoke(organisation=request.organisation, referral_id=pk)
+        serializer = ReferralConsentRevokeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        referral = services.consent_revoke(
+            organisation=request.organisation,
+            referral_id=pk,
+            method=serializer.validated_data.get("method", ""),
+        )
+        return summary_response(referral)
+
+
+class ReferralConsentRenewView(APIView):
+    required_scopes = WRITE
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="referrals_consent_renew",
+        summary="Renew consent",
+        description="The sender asked the person again (for example after a "
+        "`referral.consent_expiring` event) and they agreed: records the new consent's method, "
+        "language, wording version and staff reference, with a new expiry (default 90 days "
+        "after `given_at`, at most 365). Within the partnership's limits: it must still be "
+        "active (422 `partnership-required`) and still allow every consented category (422 "
+        "`category-not-allowed`). Before expiry only: once consent expired or was revoked the "
+        "data is gone (410). Sender only (409 `wrong-party`); a closed referral is 409 "
+        "`referral-closed`. The receiver gets `referral.consent_renewed`.",
+        request=ReferralConsentRenewSerializer,
+        responses={
+            200: ReferralSummarySerializer,
+            409: OpenApiResponse(
+                description="You are the receiver (`wrong-party`), or the referral is closed "
+                "(`referral-closed`)."
+            ),
+            410: PERSONAL_GONE,
+            422: OpenApiResponse(),
+        },
+        examples=examples.CONSENT_RENEW,
+    )
+    def post(self, request, pk):
+        serializer = ReferralConsentRenewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        referral = services.consent_renew(
+            organisation=request.organisation, referral_id=pk, **serializer.validated_data
+        )
+        return summary_response(referral)
+
+
+class ReferralSafeContactView(APIView):
+    required_scopes = WRITE
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="referrals_safe_contact_update",
+        summary="Change the safe-contact instructions",
+        description="The person told your organisation how it is safe to reach them now (their "
+        "phone was taken, say): either side replaces the whole safe-contact block, encrypted "
+        "like the rest, with how the person told it (`method`). Needs If-Match (428/412), "
+        "except `do_not_contact: true`, which applies at once whatever the ETag: from this "
+        "request on, both sides' reads show it first and leave the contact details out. Each "
+        "change is a `safe_contact_changed` timeline entry with its version number (metadata "
+        "only); the other side gets `referral.safe_contact_changed` and sees the new "
+        "instructions first on its next read. 410/409 like any use of the personal data.",
+        parameters=[
+            if_match_parameter(
+                'The referral\'s ETag, quoted (`"3"`). Required unless `do_not_contact` is true.',
+                required=False,
+            )
+        ],
+        request=ReferralSafeContactChangeSerializer,
+        responses={
+            200: ReferralSummarySerializer,
+            409: PERSONAL_REFUSED,
+            410: PERSONAL_GONE,
+            412: OpenApiResponse(),
+            428: OpenApiResponse(),
+        },
+        examples=examples.SAFE_CONTACT,
+    )
+    def patch(self, request, pk):
+        serializer = ReferralSafeContactChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        safe_contact = dict(serializer.validated_data)
+        method = safe_contact.pop("method", "")
+        referral = services.safe_contact_replace(
+            organisation=request.organisation,
+            referral_id=pk,
+            safe_contact=safe_contact,
+            if_match=request.headers.get("If-Match"),
+            method=method,
+        )
         return summary_response(referral)
 
 
 class ReferralNotesView(APIView):
     required_scopes = {"GET": READ, "POST": WRITE}
+    pagination_class = OnePage
 
     @extend_schema(
         tags=TAGS,
         operation_id="referrals_notes_list",
         summary="Read the notes thread",
         description="Notes between the two organisations, oldest first. Needs the notes "
-        "category in the consent (403 otherwise); 410 once consent was revoked or expired.",
-        responses={200: ReferralNoteSerializer(many=True), 410: OpenApiResponse()},
-        examples=[
-            OpenApiExample(
-                "A thread",
-                value=[
-                    {
-                        "id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
-                        "author": "9d2f1e0c-7b6a-4c5d-8e9f-0a1b2c3d4e5f",
-                        "created": "2026-11-28T11:00:00Z",
-                        "text": "Appointment Thursday 10:00; she can bring a friend.",
-                    }
-                ],
-                response_only=True,
-            )
-        ],
+        "category in the consent (409 `not-consented` otherwise); 410 when the personal data is "
+        "gone, as for the referral itself.",
+        responses={
+            200: ReferralNoteSerializer(many=True),
+            409: NOTES_REFUSED,
+            410: PERSONAL_GONE,
+        },
+        examples=examples.NOTES,
     )
     def get(self, request, pk):
         referral, notes = selectors.referral_notes(
             organisation=request.organisation, referral_id=pk
         )
-        response = Response(ReferralNoteSerializer(notes, many=True).data)
+        response = Response(one_page(ReferralNoteSerializer(notes, many=True).data))
         disclosure_record(
             request=request,
             referral=referral,
             categories=["notes"] if notes else [],
             operation=request.resolver_match.view_name,
         )
-        response["Cache-Control"] = "no-store"
         return response
 
     @extend_schema(
@@ -437,14 +436,12 @@ class ReferralNotesView(APIView):
         operation_id="referrals_notes_create",
         summary="Add a note",
         description="Encrypted like the rest of the personal data; the other organisation gets "
-        "a `referral.note_added` event (without the text).",
+        "a `referral.note_added` event (without the text). Needs the notes category in the "
+        "consent (409 `not-consented` otherwise); 410 when the personal data is gone, as for "
+        "the referral itself.",
         request=ReferralNoteCreateSerializer,
-        responses={201: ReferralNoteSerializer, 410: OpenApiResponse()},
-        examples=[
-            OpenApiExample(
-                "A note", value={"text": "Appointment Thursday 10:00."}, request_only=True
-            )
-        ],
+        responses={201: ReferralNoteSerializer, 409: NOTES_REFUSED, 410: PERSONAL_GONE},
+        examples=examples.NOTE_CREATE,
     )
     def post(self, request, pk):
         serializer = ReferralNoteCreateSerializer(data=request.data)
@@ -465,31 +462,18 @@ class ReferralNotesView(APIView):
 
 class ReferralTimelineView(APIView):
     required_scopes = READ
+    pagination_class = OnePage
 
     @extend_schema(
         tags=TAGS,
         operation_id="referrals_timeline",
         summary="Read the timeline",
-        description="Status changes, notes added and consent changes, oldest first, without "
-        "any personal data: it outlives revocation and expiry.",
+        description="Status changes, notes added, consent revoked, renewed or expired and "
+        "safe-contact changes, oldest first, with which side acted and how the person told it, "
+        "without any personal data: it outlives revocation and expiry.",
         responses={200: ReferralTimelineEntrySerializer(many=True)},
-        examples=[
-            OpenApiExample(
-                "Created and received",
-                value=[
-                    {
-                        "kind": "created",
-                        "actor": "0b7a3c2e-5f4d-4e8a-9c1b-2d3e4f5a6b7c",
-                        "from_status": "",
-                        "to_status": "requested",
-                        "code": "",
-                        "at": "2026-11-28T10:00:00Z",
-                    }
-                ],
-                response_only=True,
-            )
-        ],
+        examples=examples.TIMELINE,
     )
     def get(self, request, pk):
         entries = selectors.referral_timeline(organisation=request.organisation, referral_id=pk)
-        return Response(ReferralTimelineEntrySerializer(entries, many=True).data)
+        return Response(one_page(ReferralTimelineEntrySerializer(entries, many=True).data))

@@ -16,7 +16,7 @@ def basic_auth(client_id: str, secret: str) -> str:
 
 
 def token_request(http, client_id: str, secret: str, *, scope: str | None = None, basic=True):
-    """POST /oauth/token/ with the client credentials grant, credentials in the Basic header
+    """POST /oauth/token with the client credentials grant, credentials in the Basic header
     (the default of OAuth client libraries) or in the body."""
     data = {"grant_type": "client_credentials"}
     if scope is not None:
@@ -26,7 +26,7 @@ def token_request(http, client_id: str, secret: str, *, scope: str | None = None
         headers["HTTP_AUTHORIZATION"] = basic_auth(client_id, secret)
     else:
         data.update(client_id=client_id, client_secret=secret)
-    return http.post("/oauth/token/", data, **headers)
+    return http.post("/oauth/token", data, **headers)
 
 
 def obtain_token(http, application, *, scope: str | None = None) -> str:

@@ -15,7 +15,7 @@ GROUP = re.compile(r"\(\?P<([^>]+)>[^)]*\)")
 
 @dataclass(frozen=True)
 class Route:
-    template: str  # as served: "/api/v1/referrals/{pk}/accept", "/api/v1/webhook-endpoints/"
+    template: str  # as served: "/api/v1/referrals/{pk}/accept", "/api/v1/webhook-endpoints"
     methods: frozenset
     name: str
     parameters: tuple

@@ -89,6 +89,71 @@ def test_no_personal_model_is_registered():
         assert not admin.site.is_registered(model)
 
 
+# --- filters: only the declared list_filter lookups (issue 11, item 5) ----------------------
+
+
+@pytest.fixture
+def hidden_fields(make_organisation):
+    """A referral whose claim code and needs, and an endpoint whose secret, the admin never
+    shows: the attack below tries to find them by filtering on them."""
+    sender = make_organisation("Sender collective", kind="sex_worker_led")
+    receiver = make_organisation("Receiver clinic")
+    target = make_referral(sender, receiver, needs=["abortion-reproductive-care"])
+    make_referral(sender, receiver)
+    endpoint = WebhookEndpoint.objects.create(
+        organisation=sender, url="https://hooks.example.org/hidden", secret=SECRET_CANARY
+    )
+    return {
+        "claim_code": (target, target.claim_code, "ZZZZZZZZ"),
+        # A PostgreSQL array literal, as the attack sent it.
+        "needs__contains": (target, "{abortion-reproductive-care}", "{no-such-need}"),
+        "secret__startswith": (endpoint, SECRET_CANARY[:10], "whsec_NOPE"),
+    }
+
+
+HIDDEN_LOOKUPS = [
+    ("admin:referrals_referral_changelist", "claim_code"),
+    ("admin:referrals_referral_changelist", "needs__contains"),
+    ("admin:api_webhookendpoint_changelist", "secret__startswith"),
+]
+
+
+@pytest.mark.parametrize(("changelist", "lookup"), HIDDEN_LOOKUPS)
+def test_steward_cannot_filter_on_hidden_fields(steward, hidden_fields, changelist, lookup):
+    """A signed-in steward guessing a claim code, a need or a secret's prefix in the query
+    string gets the same 400 whether the guess is right or wrong, and nothing of the object."""
+    target, right, wrong = hidden_fields[lookup]
+    url = reverse(changelist)
+    hit = steward.get(url, {lookup: right})
+    miss = steward.get(url, {lookup: wrong})
+    for response in (hit, miss):
+        assert response.status_code == 400, (lookup, response.status_code)
+        assert response["Content-Type"] == "application/problem+json"
+    assert hit.content == miss.content
+    body = hit.content.decode()
+    for leak in (str(target.pk), right, lookup):
+        assert leak not in body
+    # The search covers only the fields each admin declares, none of them hidden.
+    searched = steward.get(url, {"q": right})
+    assert searched.status_code == 200
+    assert str(target.pk) not in searched.content.decode()
+    # The declared filters still work, and list the object (its change link holds its id).
+    declared = {"status__exact": "requested"} if "referral" in changelist else {"active__exact": 1}
+    page = steward.get(url, declared)
+    assert page.status_code == 200
+    assert str(target.pk) in page.content.decode()
+
+
+def test_every_model_admin_refuses_undeclared_lookups(steward, hidden_fields):
+    """Every registered admin, including Django's own user and group admins: filtering on the
+    primary key, which no list_filter declares, is refused."""
+    for model in admin.site._registry:
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        response = steward.get(url, {model._meta.pk.name: "1"})
+        assert response.status_code == 400, (model, response.status_code)
+        assert steward.get(url).status_code == 200, model
+
+
 def run_action(steward, model, action, objects):
     info = model._meta.app_label, model._meta.model_name
     return steward.post(

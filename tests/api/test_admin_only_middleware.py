@@ -6,6 +6,8 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
+from api.middleware import NO_SESSION
+
 
 def test_api_answers_set_no_cookie_and_store_no_session(client, organisation):
     response = client.get("/api/v1/me")
@@ -13,8 +15,9 @@ def test_api_answers_set_no_cookie_and_store_no_session(client, organisation):
     assert not response.cookies
     assert "Vary" not in response or "Cookie" not in response["Vary"]
     assert not Session.objects.exists()
-    # The admin's middlewares stepped aside: no session or message store was even made.
-    assert not hasattr(response.wsgi_request, "session")
+    # The admin's middlewares stepped aside: no session or message store was even made (the
+    # stand-in that holds nothing is there for the CSRF middleware).
+    assert response.wsgi_request.session is NO_SESSION
     assert not hasattr(response.wsgi_request, "_messages")
 
 

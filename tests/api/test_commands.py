@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from oauth2_provider.models import get_access_token_model
 
+from api.audit.models import AuditEntry
 from partners.models import Application, Organisation
 from tests.api.helpers import assert_problem, token_request
 
@@ -100,6 +101,116 @@ def test_rotate_secret_leaves_other_clients_alone(http):
     token = token_request(http, two["client_id"], two["client_secret"]).json()["access_token"]
     onboard("--rotate-secret", one["client_id"])
     assert http.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+
+
+# --- the organisation's profile at onboarding -------------------------------------------------
+
+
+def test_onboard_partner_sets_the_profile(client):
+    result = onboard(
+        "--name", "Clínica Aberta Norte", "--kind", "clinic",
+        "--description", "Free STI testing, no ID needed.", "--region", "Porto",
+        "--languages", "pt-br", "en", "--community-led",
+    )  # fmt: skip
+    organisation = Organisation.objects.get(id=result["organisation_id"])
+    assert organisation.description == "Free STI testing, no ID needed."
+    assert organisation.region == "Porto"
+    assert organisation.languages == ["pt-BR", "en"]  # normalised as the API normalises
+    assert organisation.community_led is True
+    assert organisation.verified is False
+    shown = client.get(f"/api/v1/organisations/{organisation.id}").json()
+    assert (shown["region"], shown["languages"], shown["community_led"]) == (
+        "Porto",
+        ["pt-BR", "en"],
+        True,
+    )
+
+
+def test_onboard_partner_without_profile_options_leaves_the_profile_empty(db):
+    organisation = Organisation.objects.get(
+        id=onboard("--name", "Legal", "--kind", "legal_aid")["organisation_id"]
+    )
+    assert (organisation.description, organisation.region, organisation.languages) == ("", "", [])
+    assert organisation.community_led is False
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "value"),
+    [
+        (["--languages", "pt", "not a tag"], "languages", ["pt", "not a tag"]),
+        (["--languages", "0" * 40], "languages", ["0" * 40]),
+        (["--region", "x" * 121], "region", "x" * 121),
+        (["--region", "Lis\x00boa"], "region", "Lis\x00boa"),
+        (["--description", "a\x00b"], "description", "a\x00b"),
+    ],
+)
+def test_onboard_partner_refuses_what_the_api_refuses(client, args, field, value):
+    """One rule: the API's own edit refuses the same value, with the same message."""
+    problem = assert_problem(
+        client.patch("/api/v1/organisations/me", {field: value}, format="json"), 400
+    )
+    organisations = Organisation.objects.count()
+    with pytest.raises(CommandError) as refused:
+        run("onboard_partner", "--name", "X", "--kind", "clinic", *args)
+    assert str(refused.value).startswith("--" + field)
+    for error in problem["errors"]:
+        assert error["detail"] in str(refused.value)
+    assert Organisation.objects.count() == organisations
+
+
+# --- verification by a steward ---------------------------------------------------------------
+
+
+def verify(*args) -> dict:
+    return json.loads(run("verify_organisation", *args, "--json"))
+
+
+def test_verify_organisation_marks_it_verified_for_partners_and_in_the_audit_trail(client):
+    onboarded = onboard("--name", "Sin Fronteras", "--kind", "immigrant_rights")
+    organisation_id = onboarded["organisation_id"]
+    shown = client.get(f"/api/v1/organisations/{organisation_id}")
+    assert shown.json()["verified"] is False
+
+    assert verify(organisation_id) == {
+        "organisation_id": organisation_id,
+        "verified": True,
+        "changed": True,
+    }
+    assert client.get(f"/api/v1/organisations/{organisation_id}").json()["verified"] is True
+    entry = AuditEntry.objects.order_by("-sequence").first()
+    assert (entry.action, entry.object_type, entry.object_id, entry.result) == (
+        "steward verify",
+        "organisation",
+        organisation_id,
+        "ok",
+    )
+
+    # A second run changes nothing and records nothing.
+    entries = AuditEntry.objects.count()
+    assert verify(organisation_id)["changed"] is False
+    assert AuditEntry.objects.count() == entries
+
+    assert verify(organisation_id, "--unverify")["verified"] is False
+    assert client.get(f"/api/v1/organisations/{organisation_id}").json()["verified"] is False
+    assert AuditEntry.objects.order_by("-sequence").first().action == "steward unverify"
+
+
+def test_verify_organisation_text_output(db):
+    organisation_id = onboard("--name", "Red Umbrella", "--kind", "sex_worker_led")[
+        "organisation_id"
+    ]
+    assert run("verify_organisation", organisation_id).strip() == (
+        f"Red Umbrella ({organisation_id}) is now verified."
+    )
+    assert run("verify_organisation", organisation_id).strip() == (
+        f"Red Umbrella ({organisation_id}) is already verified."
+    )
+
+
+@pytest.mark.parametrize("organisation_id", ["00000000-0000-0000-0000-000000000000", "nonsense"])
+def test_verify_organisation_refuses_an_unknown_id(db, organisation_id):
+    with pytest.raises(CommandError, match="No organisation"):
+        run("verify_organisation", organisation_id)
 
 
 # --- the demo seed ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from api.errors import field_errors
+from api.parsers import nested_deeper
 from tests.api.helpers import assert_problem
 from tests.conftest import issue_token
 
@@ -64,6 +65,29 @@ def test_malformed_json_is_400(http, writer, payload):
     assert payload not in body["detail"]
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "[" * 5000 + "]" * 5000,
+        '{"a":' * 5000 + "1" + "}" * 5000,
+        '{"items": ' + "[" * 40 + "]" * 40 + "}",
+    ],
+    ids=["arrays-5000", "objects-5000", "arrays-41"],
+)
+def test_json_nested_too_deep_is_400(http, writer, payload):
+    """Python's decoder recurses per level: 5,000 levels were a RecursionError and a 500."""
+    response = http.post("/api/v1/_probe", payload, content_type="application/json", **writer)
+    assert "nested more than 32 levels" in assert_problem(response, 400)["detail"]
+
+
+def test_json_nested_to_the_limit_reaches_validation(http, writer):
+    payload = '{"name": "ok", "items": ' + "[" * 31 + "]" * 31 + "}"
+    assert nested_deeper(json.loads(payload), 32) is False
+    assert nested_deeper(json.loads(payload), 31) is True
+    response = http.post("/api/v1/_probe", payload, content_type="application/json", **writer)
+    assert assert_problem(response, 400)["type"] == "/problems/validation-error"
+
+
 def test_unsupported_media_type_is_415(http, writer):
     response = http.post("/api/v1/_probe", {"name": "x", "items": "y"}, **writer)
     body = assert_problem(response, 415)
@@ -84,13 +108,13 @@ def test_method_not_allowed_is_405_with_allow(http, writer):
     assert "GET" in response["Allow"]
 
 
-def test_a_path_without_its_trailing_slash_is_a_404_problem_not_a_redirect(http):
-    response = http.post("/oauth/token", {"grant_type": "client_credentials"})
-    assert_problem(response, 404)
+def test_a_path_with_a_trailing_slash_is_a_404_problem_not_a_redirect(http):
+    response = http.post("/oauth/token/", {"grant_type": "client_credentials"})
+    assert assert_problem(response, 404)["route"] == "/oauth/token"
 
 
 def test_method_not_allowed_outside_drf_is_a_problem(http):
-    response = http.get("/oauth/revoke_token/")
+    response = http.get("/oauth/revoke_token")
     assert_problem(response, 405)
     assert "POST" in response["Allow"]
 
@@ -156,7 +180,7 @@ def test_body_over_the_upload_limit_is_413(http, writer, settings):
     body = json.dumps({"name": "x" * 2000, "items": []})
     response = http.post("/api/v1/_probe", body, content_type="application/json", **writer)
     assert_problem(response, 413)
-    response = http.post("/oauth/token/", {"grant_type": "client_credentials", "x": "y" * 2000})
+    response = http.post("/oauth/token", {"grant_type": "client_credentials", "x": "y" * 2000})
     assert_problem(response, 413)
 
 
@@ -167,7 +191,7 @@ def test_bad_host_header_is_a_400_problem(http, settings):
 
 
 def test_oauth_errors_keep_their_rfc6749_fields(http):
-    response = http.post("/oauth/token/", {"grant_type": "client_credentials"})
+    response = http.post("/oauth/token", {"grant_type": "client_credentials"})
     body = assert_problem(response, 401)
     assert body["error"] == "invalid_client"
     # OAuth client libraries read the body as JSON whatever the subtype.
@@ -189,7 +213,7 @@ def test_successful_answers_are_plain_json(http, writer):
         ("PreconditionFailed", 412, "precondition-failed"),
         ("PreconditionRequired", 428, "precondition-required"),
         ("Unprocessable", 422, "unprocessable"),
-        ("ForbiddenAction", 403, "forbidden"),
+        ("WrongParty", 409, "wrong-party"),
     ],
 )
 def test_domain_errors_become_problems(http, writer, kind, status, code):

@@ -3,7 +3,7 @@ so they stay fixed."""
 
 import pytest
 
-from tests.api.helpers import assert_problem
+from tests.api.helpers import assert_problem, basic_auth
 
 
 @pytest.mark.parametrize(
@@ -21,12 +21,32 @@ def test_hsds_modified_after_impossible_date_is_a_400(client):
 
 
 def test_options_is_405_not_a_500(client):
-    assert_problem(client.options("/api/v1/referrals/?box=inbox"), 405)
+    assert_problem(client.options("/api/v1/referrals?box=inbox"), 405)
 
 
-@pytest.mark.parametrize("url", ["/api/v1/organisations/?kind=a%00b", "/api/v1/services/?q=%00"])
+@pytest.mark.parametrize("url", ["/api/v1/organisations?kind=a%00b", "/api/v1/services?q=%00"])
 def test_a_nul_in_the_query_string_is_a_400(client, url):
     assert_problem(client.get(url), 400)
+
+
+@pytest.mark.parametrize("url", ["/api/v1/referrals/claim/AB%00CD", "/api/v1/services/%00"])
+def test_a_nul_in_the_path_is_a_400(client, url):
+    """The claim code is looked up as text, which PostgreSQL cannot hold NUL in (issue 11)."""
+    assert "NUL" in assert_problem(client.get(url), 400)["detail"]
+
+
+def test_a_nul_in_a_client_id_is_unknown_not_a_500(http):
+    response = http.post(
+        "/oauth/token",
+        {"grant_type": "client_credentials", "client_id": "a\x00b", "client_secret": "x"},
+    )
+    assert assert_problem(response, 401)["error"] == "invalid_client"
+    response = http.post(
+        "/oauth/token",
+        {"grant_type": "client_credentials"},
+        HTTP_AUTHORIZATION=basic_auth("a\x00b", "x"),
+    )
+    assert assert_problem(response, 401)["error"] == "invalid_client"
 
 
 def test_a_nul_in_a_json_string_is_a_400_naming_the_field(client):

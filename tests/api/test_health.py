@@ -20,6 +20,7 @@ from django.conf import settings
 
 from api.celery import app as celery_app
 from tests.api.helpers import assert_problem, import_pgserver
+from tests.servers import free_port
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -34,12 +35,6 @@ def test_readyz_ok(http):
     response = http.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_readyz_names_an_unreachable_broker(http, monkeypatch):
@@ -167,7 +162,7 @@ def test_readyz_reports_a_stopped_database_and_recovers(workdir, embedded_databa
 
         assert wait_for(ready, 30), "gunicorn did not become ready"
         token = post_form(
-            base + "/oauth/token/",
+            base + "/oauth/token",
             {
                 "grant_type": "client_credentials",
                 "client_id": partner["client_id"],
@@ -199,7 +194,7 @@ def test_readyz_reports_a_stopped_database_and_recovers(workdir, embedded_databa
         assert int(headers["Retry-After"]) > 0
         assert "X-Request-ID" in headers
 
-        token_endpoint_during_outage = post_form_status(base + "/oauth/token/", partner)
+        token_endpoint_during_outage = post_form_status(base + "/oauth/token", partner)
 
         pgserver.get_server(workdir / "pgdata", cleanup_mode="stop")
         assert wait_for(lambda: fetch(base + "/readyz")[0] == 200, 10)

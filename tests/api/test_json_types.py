@@ -79,5 +79,5 @@ def test_an_empty_query_value_is_refused_not_ignored():
 
 
 def test_through_the_api_an_empty_date_filter_is_a_400_naming_it(client):
-    body = assert_problem(client.get("/api/v1/referrals/?updated_before="), 400)
+    body = assert_problem(client.get("/api/v1/referrals?updated_before="), 400)
     assert [error["pointer"] for error in body["errors"]] == ["/updated_before"]

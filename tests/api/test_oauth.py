@@ -7,12 +7,16 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 from oauthlib.oauth2 import BackendApplicationClient
 from requests_oauthlib import OAuth2Session
 
+from api.errors import InvalidInput
 from api.oauth import TokenView, token_checksum
+from partners.models import Application
 from tests.api.helpers import (
     assert_problem,
     basic_auth,
@@ -53,7 +57,7 @@ def test_standard_client_library_gets_a_token_over_http_and_calls_me(
 
     session = OAuth2Session(client=BackendApplicationClient(client_id=application.client_id))
     token = session.fetch_token(
-        token_url=live_server.url + "/oauth/token/",
+        token_url=live_server.url + "/oauth/token",
         client_id=application.client_id,
         client_secret=application.plain_secret,
     )
@@ -182,23 +186,64 @@ def test_subset_of_granted_scopes_can_be_asked_for(http, collective, scope):
     "scope",
     ["webhooks:manage", "directory:read webhooks:manage", "introspection", "no-such-scope"],
 )
-def test_scope_not_granted_is_invalid_scope(http, collective, scope):
+def test_scope_not_granted_is_invalid_scope_naming_it(http, collective, scope):
     response = token_request(http, collective.client_id, collective.plain_secret, scope=scope)
-    assert assert_problem(response, 400)["error"] == "invalid_scope"
+    body = assert_problem(response, 400)
+    assert body["error"] == "invalid_scope"
+    assert body["type"] == "/problems/oauth-error"
+    refused = [s for s in scope.split() if s not in collective.scopes]
+    assert all(name in body["error_description"] for name in refused), body
     assert not AccessToken.objects.exists()
 
 
-def test_partner_can_never_get_introspection_even_if_listed(http, make_organisation):
-    """Even a mistaken `introspection` entry in a partner's scopes grants nothing."""
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", '{"grant_type": "client_credentials"}'),
+        ("text/plain", "grant_type=client_credentials"),
+        ("", ""),
+    ],
+)
+def test_a_token_request_that_is_not_a_form_is_told_to_send_one(
+    http, collective, content_type, body
+):
+    response = http.post(
+        "/oauth/token",
+        body,
+        content_type=content_type,
+        HTTP_AUTHORIZATION=basic_auth(collective.client_id, collective.plain_secret),
+    )
+    problem = assert_problem(response, 400)
+    assert problem["error"] == "invalid_request"
+    assert "application/x-www-form-urlencoded" in problem["error_description"]
+    assert "client_credentials grant is supported" not in problem["detail"]
+
+
+def test_partner_can_never_get_introspection_even_if_listed(http, collective):
+    """Introspection is never among a client's scopes: every way of writing it there is
+    refused, and a token request for it is invalid_scope."""
     from partners.services import application_create
 
-    application, secret = application_create(
-        organisation=make_organisation(), scopes=["directory:read", "introspection"]
+    with pytest.raises(InvalidInput):
+        application_create(organisation=collective.organisation, scopes=["introspection"])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Application.objects.filter(pk=collective.pk).update(
+            scopes=["directory:read", "introspection"]
+        )
+    response = token_request(
+        http, collective.client_id, collective.plain_secret, scope="introspection"
     )
-    response = token_request(http, application.client_id, secret, scope="introspection")
     assert assert_problem(response, 400)["error"] == "invalid_scope"
-    response = token_request(http, application.client_id, secret)
-    assert response.json()["scope"] == "directory:read"
+
+
+def test_a_partners_client_cannot_be_made_a_resource_server(collective):
+    """The flag that grants introspection cannot sit beside partner scopes, whether set by
+    the steward's admin form (which validates the constraint) or straight in the database."""
+    collective.resource_server = True
+    with pytest.raises(ValidationError):
+        collective.full_clean()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Application.objects.filter(pk=collective.pk).update(resource_server=True)
 
 
 @pytest.mark.urls("tests.api.urls")
@@ -259,9 +304,9 @@ def test_authorization_server_metadata(http, clinic):
     metadata = response.json()
     base = "http://testserver"
     assert metadata["issuer"] == base
-    assert metadata["token_endpoint"] == base + "/oauth/token/"
-    assert metadata["revocation_endpoint"] == base + "/oauth/revoke_token/"
-    assert metadata["introspection_endpoint"] == base + "/oauth/introspect/"
+    assert metadata["token_endpoint"] == base + "/oauth/token"
+    assert metadata["revocation_endpoint"] == base + "/oauth/revoke_token"
+    assert metadata["introspection_endpoint"] == base + "/oauth/introspect"
     assert metadata["grant_types_supported"] == ["client_credentials"]
     assert set(metadata["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
@@ -296,7 +341,7 @@ def test_authorization_server_metadata(http, clinic):
 )
 def test_other_grants_are_refused(http, clinic, data):
     response = http.post(
-        "/oauth/token/", data, HTTP_AUTHORIZATION=basic_auth(clinic.client_id, clinic.plain_secret)
+        "/oauth/token", data, HTTP_AUTHORIZATION=basic_auth(clinic.client_id, clinic.plain_secret)
     )
     assert assert_problem(response, 400)["error"] == "unsupported_grant_type"
     assert not AccessToken.objects.exists()
@@ -310,7 +355,7 @@ def test_toolkit_user_facing_pages_are_not_mounted(http, path):
 
 
 def test_token_endpoint_refuses_get(http, clinic):
-    assert_problem(http.get("/oauth/token/?grant_type=client_credentials"), 405)
+    assert_problem(http.get("/oauth/token?grant_type=client_credentials"), 405)
 
 
 # --- bearer transport ----------------------------------------------------------------------
@@ -343,7 +388,7 @@ def test_form_body_token_is_not_accepted(http, clinic):
 
 def revoke(http, application, token):
     return http.post(
-        "/oauth/revoke_token/",
+        "/oauth/revoke_token",
         {"token": token, "token_type_hint": "access_token"},
         HTTP_AUTHORIZATION=basic_auth(application.client_id, application.plain_secret),
     )
@@ -358,7 +403,7 @@ def test_revoked_token_is_401(http, clinic):
 
 def test_revocation_needs_client_authentication(http, clinic):
     token = obtain_token(http, clinic)
-    response = http.post("/oauth/revoke_token/", {"token": token})
+    response = http.post("/oauth/revoke_token", {"token": token})
     assert_problem(response, 401)
     assert me(http, token).status_code == 200
 
@@ -385,24 +430,82 @@ def resource_server(make_organisation):
     return application
 
 
-def test_resource_server_can_introspect(http, resource_server, clinic):
-    introspection_token = obtain_token(http, resource_server, scope="introspection")
+def introspect(http, token, *, client=None, secret=None, placement="basic", bearer=None):
+    """POST /oauth/introspect as a client: id and secret in the Basic header or the form
+    body, or a bearer token."""
+    data = {"token": token}
+    headers = {}
+    if placement == "basic":
+        headers["HTTP_AUTHORIZATION"] = basic_auth(client.client_id, secret or client.plain_secret)
+    elif placement == "body":
+        data.update(client_id=client.client_id, client_secret=secret or client.plain_secret)
+    else:
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {bearer}"
+    return http.post("/oauth/introspect", data, **headers)
+
+
+def assert_refused(response):
+    body = assert_problem(response, 401)
+    assert body["error"] == "invalid_client"
+    text = response.content.decode()
+    assert "active" not in text and "scope" not in body and "client_id" not in body
+    return body
+
+
+@pytest.mark.parametrize("placement", ["basic", "body"])
+def test_resource_server_can_introspect_with_its_secret(http, resource_server, clinic, placement):
     token = obtain_token(http, clinic, scope="directory:read")
-    response = http.post(
-        "/oauth/introspect/", {"token": token}, HTTP_AUTHORIZATION=f"Bearer {introspection_token}"
-    )
+    response = introspect(http, token, client=resource_server, placement=placement)
     assert response.status_code == 200
     body = response.json()
     assert body["active"] is True
     assert body["scope"] == "directory:read"
     assert body["client_id"] == clinic.client_id
-
-    response = http.post(
-        "/oauth/introspect/",
-        {"token": "not-a-token"},
-        HTTP_AUTHORIZATION=f"Bearer {introspection_token}",
-    )
+    response = introspect(http, "not-a-token", client=resource_server, placement=placement)
     assert response.json() == {"active": False}
+
+
+def test_resource_server_can_introspect_with_its_token(http, resource_server, clinic):
+    introspection_token = obtain_token(http, resource_server, scope="introspection")
+    token = obtain_token(http, clinic, scope="directory:read")
+    response = introspect(http, token, placement="bearer", bearer=introspection_token)
+    assert response.status_code == 200
+    assert response.json()["client_id"] == clinic.client_id
+    response = introspect(http, "not-a-token", placement="bearer", bearer=introspection_token)
+    assert response.json() == {"active": False}
+
+
+@pytest.mark.parametrize("placement", ["basic", "body"])
+def test_a_partner_cannot_introspect_another_partners_token(http, clinic, collective, placement):
+    """The attack: a partner's own valid client id and secret read another partner's token
+    (active, scopes, client id). Refused exactly like a wrong secret."""
+    token = obtain_token(http, collective)
+    stolen = introspect(http, token, client=clinic, placement=placement)
+    guessed = introspect(http, token, client=clinic, secret="wrong-secret", placement=placement)
+    assert assert_refused(stolen) == assert_refused(guessed)
+    assert collective.client_id not in stolen.content.decode()
+
+
+def test_partner_token_cannot_introspect(http, clinic, collective):
+    token = obtain_token(http, collective)
+    assert_refused(introspect(http, token, placement="bearer", bearer=obtain_token(http, clinic)))
+    assert_refused(introspect(http, token, placement="bearer", bearer=token))
+
+
+def test_resource_server_token_without_the_scope_cannot_introspect(http, resource_server, clinic):
+    without_scope = issue_token(resource_server, scopes=[])
+    assert_refused(
+        introspect(http, obtain_token(http, clinic), placement="bearer", bearer=without_scope)
+    )
+
+
+def test_a_suspended_resource_server_cannot_introspect(http, resource_server, clinic):
+    introspection_token = obtain_token(http, resource_server, scope="introspection")
+    resource_server.organisation.suspended = True
+    resource_server.organisation.save()
+    token = obtain_token(http, clinic)
+    assert_refused(introspect(http, token, placement="bearer", bearer=introspection_token))
+    assert_refused(introspect(http, token, client=resource_server))
 
 
 def test_introspection_reports_a_suspended_organisations_token_inactive(
@@ -412,9 +515,7 @@ def test_introspection_reports_a_suspended_organisations_token_inactive(
     token = obtain_token(http, clinic)
     clinic.organisation.suspended = True
     clinic.organisation.save()
-    response = http.post(
-        "/oauth/introspect/", {"token": token}, HTTP_AUTHORIZATION=f"Bearer {introspection_token}"
-    )
+    response = introspect(http, token, placement="bearer", bearer=introspection_token)
     assert response.json() == {"active": False}
 
 
@@ -423,34 +524,81 @@ def test_resource_server_default_scopes_exclude_introspection(http, resource_ser
     assert "introspection" not in response.json()["scope"].split()
 
 
-def test_partner_token_cannot_introspect(http, clinic):
-    token = obtain_token(http, clinic)
-    response = http.post(
-        "/oauth/introspect/", {"token": token}, HTTP_AUTHORIZATION=f"Bearer {token}"
-    )
-    assert response.status_code in (401, 403)
-    assert response["Content-Type"] == "application/problem+json"
-    assert "active" not in response.content.decode()
-
-
 def test_introspection_refuses_its_own_token_in_the_query_string(http, resource_server, clinic):
     introspection_token = obtain_token(http, resource_server, scope="introspection")
     token = obtain_token(http, clinic)
-    response = http.post(f"/oauth/introspect/?access_token={introspection_token}", {"token": token})
-    assert response.status_code in (400, 401, 403)
-    assert response["Content-Type"] == "application/problem+json"
-    assert "active" not in response.content.decode()
+    response = http.post(f"/oauth/introspect?access_token={introspection_token}", {"token": token})
+    assert_refused(response)
 
 
 def test_introspection_is_post_only(http, resource_server, clinic):
     introspection_token = obtain_token(http, resource_server, scope="introspection")
     token = obtain_token(http, clinic)
     response = http.get(
-        f"/oauth/introspect/?token={token}", HTTP_AUTHORIZATION=f"Bearer {introspection_token}"
+        f"/oauth/introspect?token={token}", HTTP_AUTHORIZATION=f"Bearer {introspection_token}"
     )
     assert_problem(response, 405)
     assert "POST" in response["Allow"]
     assert "active" not in response.content.decode()
+
+
+@pytest.mark.parametrize("placement", ["basic", "body"])
+def test_introspection_throttles_failed_and_successful_attempts(
+    http, resource_server, clinic, settings, placement
+):
+    """The token endpoint's budget per client id: wrong secrets and right ones both count, at
+    the introspection and the token endpoint alike, so guessing there gains nothing."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "token": "4/d",
+        },
+    }
+    token = issue_token(clinic)
+    assert introspect(http, token, client=resource_server, placement=placement).status_code == 200
+    for attempt in range(2):
+        response = introspect(
+            http, token, client=resource_server, secret=f"guess-{attempt}", placement=placement
+        )
+        assert_refused(response)
+    assert introspect(http, token, client=resource_server, placement=placement).status_code == 200
+    for secret in ("guess-again", None):
+        response = introspect(
+            http, token, client=resource_server, secret=secret, placement=placement
+        )
+        body = assert_problem(response, 429)
+        assert body["error"] == "slow_down"
+        assert "active" not in response.content.decode()
+        assert 0 < int(response["Retry-After"]) <= 86400
+    # The same budget: the token endpoint is spent for this client too; other clients are not.
+    assert_problem(
+        token_request(http, resource_server.client_id, resource_server.plain_secret), 429
+    )
+    assert token_request(http, clinic.client_id, clinic.plain_secret).status_code == 200
+
+
+def test_introspection_with_a_token_is_throttled_per_client(
+    http, resource_server, clinic, settings
+):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "token": "2/d",
+        },
+    }
+    introspection_token = issue_token(resource_server, scopes=["introspection"])
+    token = issue_token(clinic)
+    for _ in range(2):
+        response = introspect(http, token, placement="bearer", bearer=introspection_token)
+        assert response.status_code == 200
+    assert_problem(introspect(http, token, placement="bearer", bearer=introspection_token), 429)
+    # Made-up tokens share one budget of their own, so they cannot spend anyone else's.
+    for attempt in range(2):
+        assert_refused(introspect(http, token, placement="bearer", bearer=f"made-up-{attempt}"))
+    assert_problem(introspect(http, token, placement="bearer", bearer="made-up-again"), 429)
+    assert token_request(http, clinic.client_id, clinic.plain_secret).status_code == 200
 
 
 # --- storage -------------------------------------------------------------------------------

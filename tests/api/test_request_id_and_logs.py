@@ -138,3 +138,57 @@ def test_logs_are_json_with_request_id_and_no_secrets(
         e.get("exception") == "RuntimeError" and e["request_id"] == responses[5]["X-Request-ID"]
         for e in errors
     )
+
+
+# --- paths and query strings never reach a log (issue 11) -----------------------------------
+
+
+@pytest.mark.urls("tests.api.urls")
+def test_django_logs_server_errors_without_their_path(http, log_lines):
+    """django.request logs every 5xx as "Internal Server Error: <path>"."""
+    response = http.get("/_plain/path-marker-2718?q=query-marker-3141")
+    assert response.status_code == 500
+    text = log_lines.text()
+    entries = log_lines()
+    assert any(
+        e["logger"] == "django.request" and e["message"] == "Internal Server Error" for e in entries
+    )
+    assert "path-marker-2718" not in text and "query-marker-3141" not in text
+
+
+@pytest.mark.parametrize(
+    ("logger", "message", "args", "kept"),
+    [
+        (
+            "gunicorn.error",
+            "Invalid request from ip=203.0.113.9: Invalid HTTP request line: "
+            "'GET /api/v1/referrals/claim/MARKER42?needs=MARKER43 HTTP/1.1'",
+            (),
+            "Invalid request",
+        ),
+        ("gunicorn.error", "Error handling request %s %s", ("GET", "/x/MARKER42"), None),
+        ("django.security.csrf", "Forbidden (%s): %s", ("CSRF cookie not set.", "/MARKER42"), 403),
+        (
+            "py.warnings",
+            "%s",
+            ("/srv/x.py:12: RuntimeWarning: received a naive datetime (MARKER42)\n  warn()",),
+            "/srv/x.py:12: RuntimeWarning",
+        ),
+    ],
+    ids=["gunicorn-invalid-request", "gunicorn-error", "csrf", "warning"],
+)
+def test_request_data_is_stripped_from_other_loggers(log_lines, logger, message, args, kept):
+    """What gunicorn, Django's security loggers and Python's warnings would write, through the
+    handler settings configure: what happened stays, the path, query, value and address go."""
+    # Django's log_response passes the status along; the line keeps its phrase.
+    extra = {"status_code": kept} if isinstance(kept, int) else {}
+    logging.getLogger(logger).warning(message, *args, extra=extra)
+    text = log_lines.text()
+    (entry,) = log_lines()
+    assert "MARKER4" not in text and "203.0.113.9" not in text
+    assert entry["message"] == {None: "Error handling request", 403: "Forbidden"}.get(kept, kept)
+
+
+def test_gunicorn_access_log_is_never_written(log_lines):
+    logging.getLogger("gunicorn.access").info('127.0.0.1 "GET /claim/MARKER42 HTTP/1.1" 200')
+    assert log_lines.text() == ""

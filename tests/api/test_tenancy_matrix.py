@@ -15,8 +15,10 @@ import json
 import uuid
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
-from partners.models import Partnership, PartnershipStatus, Service
+from partners.hsds_terms import SAFEGUARD_TAXONOMY, safeguard_term_id
+from partners.models import Location, Partnership, PartnershipStatus, Service
 from partners.services import service_create
 from tests.api.routes import Route, api_routes
 from tests.referrals.conftest import ALL_CATEGORIES, referral_payload
@@ -48,6 +50,15 @@ class World:
             capacity={"available": 3, "maximum": 9, "unit": "appointments"},
         )
 
+    def location(self) -> Location:
+        service = service_create(
+            organisation=self.receiver_org,
+            name="Walk-in testing",
+            taxonomy=["sti-testing"],
+            locations=[{"name": "Main", "city": "Lisboa"}],
+        )
+        return service.locations.get()
+
     def referral(self) -> dict:
         Partnership.objects.update_or_create(
             proposer=self.owner_org,
@@ -56,7 +67,7 @@ class World:
         )
         service = self.service()
         response = self.owner.post(
-            "/api/v1/referrals/", referral_payload(self.receiver_org, service), format="json"
+            "/api/v1/referrals", referral_payload(self.receiver_org, service), format="json"
         )
         referral = self.created(response)
         self.private_ids.add(response.json()["claim_code"])
@@ -64,7 +75,7 @@ class World:
 
     def partnership(self) -> dict:
         response = self.owner.post(
-            "/api/v1/partnerships/",
+            "/api/v1/partnerships",
             {
                 "partner_id": str(self.receiver_org.pk),
                 "data_categories": ["contact"],
@@ -76,19 +87,26 @@ class World:
 
     def webhook_endpoint(self) -> dict:
         response = self.owner.post(
-            "/api/v1/webhook-endpoints/",
+            "/api/v1/webhook-endpoints",
             {"url": "http://127.0.0.1:9/hooks", "event_types": ["*"]},
             format="json",
         )
         return {"pk": self.created(response)}
 
+    def directory_import(self) -> dict:
+        document = SimpleUploadedFile("d.json", b"[]", content_type="application/json")
+        response = self.owner.post(
+            "/api/v1/directory/imports", {"file": document}, format="multipart"
+        )
+        return {"pk": self.created(response)}
+
     def delivery(self) -> dict:
         endpoint = self.webhook_endpoint()["pk"]
-        return {"id": self.created(self.owner.post(f"/api/v1/webhook-endpoints/{endpoint}/ping/"))}
+        return {"id": self.created(self.owner.post(f"/api/v1/webhook-endpoints/{endpoint}/ping"))}
 
 
 # URL name -> (builder, what each party gets on GET: the owner made it, the receiver is the other
-# party). A party's 403 is no leak: it is party to the object and knows it exists.
+# party). What only the other party may see answers it exactly as an unknown id does (404).
 BOTH = {"owner": 200, "receiver": 200}
 TENANT = {
     "referrals:claim": ("referral", {"owner": 404, "receiver": 200}),
@@ -96,6 +114,8 @@ TENANT = {
     "referrals:notes": ("referral", BOTH),
     "referrals:timeline": ("referral", BOTH),
     "referrals:consent-revoke": ("referral", BOTH),
+    "referrals:consent-renew": ("referral", BOTH),
+    "referrals:safe-contact": ("referral", BOTH),
     "referrals:receive": ("referral", BOTH),
     "referrals:accept": ("referral", BOTH),
     "referrals:decline": ("referral", BOTH),
@@ -104,7 +124,7 @@ TENANT = {
     "referrals:start": ("referral", BOTH),
     "referrals:complete": ("referral", BOTH),
     "referrals:cancel": ("referral", BOTH),
-    "audit:referral-disclosures": ("referral", {"owner": 200, "receiver": 403}),
+    "referrals:disclosures": ("referral", {"owner": 200, "receiver": 404}),
     "partnership-detail": ("partnership", BOTH),
     "partnership-accept": ("partnership", BOTH),
     "partnership-decline": ("partnership", BOTH),
@@ -116,6 +136,7 @@ TENANT = {
     "webhook-endpoint-ping": ("webhook_endpoint", {}),
     "webhook-endpoint-rotate-secret": ("webhook_endpoint", {}),
     "delivery-redeliver": ("delivery", {}),
+    "directory-import-detail": ("directory_import", {"owner": 200, "receiver": 404}),
 }
 
 # Bodies valid in shape, so what is tested is the object lookup, not the body's validation.
@@ -123,21 +144,28 @@ BODIES = {
     "referrals:notes": {"text": "Called, no answer."},
     "referrals:decline": {"reason": "no_capacity"},
     "referrals:complete": {"outcome": "service_provided"},
+    "referrals:consent-renew": {"method": "verbal", "language": "pt-BR",
+                                "wording_version": "2026-10", "recorded_by": "staff-1"},
+    "referrals:safe-contact": {"do_not_contact": True},
     "service-capacity": {"available": 1, "maximum": 9, "unit": "appointments",
                          "accepting_referrals": "open"},
     "service-detail": {"name": "Renamed"},
 }  # fmt: skip
 
 # The public directory: every partner may read it (issue 3); writes to another organisation's
-# service are refused with 403 ("not yours" is no secret for a published service).
+# service are refused with 409 `wrong-party` ("not yours" is no secret for a published service,
+# and 403 is only a missing scope).
 PUBLIC = {
     "organisation-detail": {"get": 200},
-    "service-detail": {"get": 200, "patch": 403},
-    "service-deactivate": {"post": 403},
-    "service-capacity": {"get": 200, "put": 403},
+    "service-detail": {"get": 200, "patch": 409},
+    "service-deactivate": {"post": 409},
+    "service-capacity": {"get": 200, "put": 409},
     "service-capacity-history": {"get": 200},
     "hsds-service-detail": {"get": 200},
     "hsds-organization-detail": {"get": 200},
+    "hsds-service-at-location-detail": {"get": 200},
+    "hsds-taxonomy-detail": {"get": 200},
+    "hsds-taxonomy-term-detail": {"get": 200},
 }
 
 # Lists whose every view must be checked.
@@ -146,6 +174,11 @@ LIST_QUERIES = {"referrals:list": ["", "?box=inbox", "?box=outbox"]}
 PUBLIC_IDS = {
     "organisation-detail": lambda world: {"pk": str(world.receiver_org.pk)},
     "hsds-organization-detail": lambda world: {"pk": str(world.receiver_org.pk)},
+    "hsds-service-at-location-detail": lambda world: {"pk": str(world.location().pk)},
+    "hsds-taxonomy-detail": lambda world: {"pk": SAFEGUARD_TAXONOMY.id},
+    "hsds-taxonomy-term-detail": lambda world: {"pk": safeguard_term_id("walk_in")},
+    # A problem type's page (api/problems.py), the same for everyone.
+    "problem": lambda world: {"code": "not-found"},
 }
 
 
@@ -232,6 +265,8 @@ def test_public_directory_answers_outsiders_as_declared(world, route, method):
     assert expected is not None, f"{method.upper()} {route.template} needs a PUBLIC entry"
     response = call(world.outsider, method, route, kwargs)
     assert response.status_code == expected, (route.template, method, response.content)
+    if expected == 409:
+        assert response.json()["type"] == "/problems/wrong-party"
 
 
 def test_no_list_shows_an_outsider_anything_private(world):
@@ -239,7 +274,13 @@ def test_no_list_shows_an_outsider_anything_private(world):
     world.referral()
     world.delivery()
     assert world.private_ids
-    lists = [r for r in api_routes() if not r.parameters and "get" in r.methods]
+    # The person's own routes take no OAuth token at all (tests/referrals/test_self_service.py
+    # holds every partner token out of them and every self token out of the partner routes).
+    lists = [
+        r
+        for r in api_routes()
+        if not r.parameters and "get" in r.methods and not r.name.startswith("self:")
+    ]
     assert len(lists) > 3
     for route in lists:
         for query in LIST_QUERIES.get(route.name, [""]):

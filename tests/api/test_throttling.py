@@ -16,7 +16,11 @@ def rates(application="100000/min", token="100000/min"):
     return override_settings(
         REST_FRAMEWORK={
             **settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": {"application": application, "token": token},
+            "DEFAULT_THROTTLE_RATES": {
+                **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+                "application": application,
+                "token": token,
+            },
         }
     )
 
@@ -96,20 +100,20 @@ def test_switching_between_basic_and_body_does_not_reset_the_count(
 def test_malformed_basic_header_is_still_counted(http, make_organisation, make_application):
     for _ in range(2):
         response = http.post(
-            "/oauth/token/",
+            "/oauth/token",
             {"grant_type": "client_credentials"},
             HTTP_AUTHORIZATION="Basic !!!not-base64",
         )
         assert response.status_code in (400, 401)
     response = http.post(
-        "/oauth/token/",
+        "/oauth/token",
         {"grant_type": "client_credentials"},
         HTTP_AUTHORIZATION="Basic !!!not-base64",
     )
     assert_problem(response, 429)
     application = make_application(make_organisation())
     response = http.post(
-        "/oauth/token/",
+        "/oauth/token",
         {"grant_type": "client_credentials"},
         HTTP_AUTHORIZATION=basic_auth(application.client_id, application.plain_secret),
     )
@@ -122,14 +126,14 @@ def test_revocation_endpoint_shares_the_guessing_budget(http, make_organisation,
     application = make_application(make_organisation())
     for attempt in range(3):
         response = http.post(
-            "/oauth/revoke_token/",
+            "/oauth/revoke_token",
             {"token": "whatever"},
             HTTP_AUTHORIZATION=basic_auth(application.client_id, f"guess-{attempt}"),
         )
         assert response.status_code == 401
     assert_problem(token_request(http, application.client_id, application.plain_secret), 429)
     response = http.post(
-        "/oauth/revoke_token/",
+        "/oauth/revoke_token",
         {"token": "whatever"},
         HTTP_AUTHORIZATION=basic_auth(application.client_id, application.plain_secret),
     )

@@ -20,8 +20,10 @@ APPEND_P95_MS = 50
 VERIFY_RATE = 10_000
 
 
-def _appends(seconds: float) -> tuple[int, list[float]]:
-    from django.db import connection
+def appends(threads: int, seconds: float, in_transaction: bool = False) -> list[float]:
+    """Each append's latency in ms, from `threads` writers on their own connections for
+    `seconds`; `in_transaction` holds the chain's lock until a commit, as an API write does."""
+    from django.db import connection, transaction
 
     from api.audit.services import audit_record
 
@@ -29,24 +31,31 @@ def _appends(seconds: float) -> tuple[int, list[float]]:
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
+    def append():
+        audit_record(action="POST bench:append", result="201", object_type="bench")
+
     def writer():
         mine = []
         try:
             while time.monotonic() < deadline:
                 started = time.perf_counter()
-                audit_record(action="POST bench:append", result="201", object_type="bench")
+                if in_transaction:
+                    with transaction.atomic():
+                        append()
+                else:
+                    append()
                 mine.append((time.perf_counter() - started) * 1000)
         finally:
             connection.close()
             with lock:
                 latencies.extend(mine)
 
-    threads = [threading.Thread(target=writer) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return len(latencies), latencies
+    workers = [threading.Thread(target=writer) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return latencies
 
 
 def run(args) -> list[dict]:
@@ -56,8 +65,8 @@ def run(args) -> list[dict]:
         from api.audit.selectors import audit_verify
 
         seconds = max(3, args.duration)
-        count, latencies = _appends(seconds)
-        rps = round(count / seconds, 1)
+        latencies = appends(THREADS, seconds)
+        rps = round(len(latencies) / seconds, 1)
         p95 = round(statistics.quantiles(latencies, n=20)[18], 2)
         total = AuditEntry.objects.count()
         started = time.perf_counter()

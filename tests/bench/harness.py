@@ -4,19 +4,16 @@ generator (a C program, so the client does not eat the CPU the server is measure
 import contextlib
 import json
 import os
-import socket
+import resource
 import subprocess
-import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = sys.executable
+from tests import servers
+from tests.servers import PYTHON, ROOT, with_database
 
 WRK_REPORT = """
 done = function(summary, latency, requests)
@@ -33,27 +30,23 @@ end
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
+def bench_database_name() -> str:
+    """BENCH_DATABASE, so two people benchmarking on one server do not share (and load) one
+    database."""
+    return os.environ.get("BENCH_DATABASE") or "srn_bench"
 
 
 @contextlib.contextmanager
-def bench_database(name: str = "srn_bench"):
+def bench_database(name: str | None = None):
     """A separate, migrated database on the DATABASE_URL server, so benchmarks never touch the
     demo data. Kept between runs: seeding checks what is already there."""
+    name = name or bench_database_name()
     base = os.environ["DATABASE_URL"]
     with psycopg.connect(base, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(base, name)
+    url = with_database(base, name)
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "api.settings.bench"}
     subprocess.run(
         [PYTHON, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True
@@ -76,44 +69,15 @@ def setup_django():
 
 @contextlib.contextmanager
 def serve(database_url: str, workers: int = 2, extra_env: dict | None = None):
-    port = free_port()
+    """The API under the bench settings, served as `make run` serves it."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": "api.settings.bench",
         **(extra_env or {}),
     }
-    process = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "gunicorn",
-            "api.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("gunicorn did not start") from None
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    with servers.api_server(env, workers) as process:
+        yield process.base_url
 
 
 def wrk(
@@ -127,7 +91,8 @@ def wrk(
     threads: int = 2,
     script: str | None = None,
 ) -> dict:
-    """Load `url` and return latency percentiles (ms), throughput and error counts.
+    """Load `url` and return latency percentiles (ms), throughput, error counts and the CPU
+    seconds wrk itself used (`cpu_s`, which the foreign-load check counts as the bench's).
 
     `script` replaces the generated request (a Lua `request` function), for bodies that must
     differ per request.
@@ -143,6 +108,9 @@ def wrk(
         lua = Path(tmp) / "bench.lua"
         lua.write_text("\n".join(lines))
         out = Path(tmp) / "out.json"
+        # wrk is this process's only child reaped meanwhile, so the children's usage grows by
+        # exactly its CPU.
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(
             [
                 "wrk",
@@ -161,16 +129,43 @@ def wrk(
             capture_output=True,
             env={**os.environ, "WRK_OUT": str(out)},
         )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = json.loads(out.read_text())
     result["rps"] = round(result["requests"] / result["duration_s"], 1)
+    result["cpu_s"] = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 3)
     return result
+
+
+def statements(call) -> list[str]:
+    """The SQL (with its placeholders, values apart) that `call()` sends, in process."""
+    from django.db import connection
+
+    seen: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        call()
+    return seen
+
+
+def same_sql(api_call, ceiling_call) -> bool:
+    """Whether every statement a ceiling view sends, the API sends too: the ceiling is the API
+    minus its plumbing, not a cheaper query. Each call runs once first, so caches are warm."""
+    api_call()
+    ceiling_call()
+    api = set(statements(api_call))
+    ceiling = statements(ceiling_call)
+    return bool(ceiling) and all(sql in api for sql in ceiling)
 
 
 def get_token(base: str, client_id: str, secret: str) -> str:
     import base64
 
     request = urllib.request.Request(
-        base + "/oauth/token/",
+        base + "/oauth/token",
         data=b"grant_type=client_credentials",
         headers={
             "Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
@@ -180,10 +175,58 @@ def get_token(base: str, client_id: str, secret: str) -> str:
         return json.loads(response.read())["access_token"]
 
 
+def verdict(row: dict) -> str:
+    if row.get("refused"):
+        return "REFUSED"
+    return {True: "PASS", False: "FAIL", None: ""}[row.get("ok")]
+
+
+def comparison_line(row: dict) -> str:
+    """One connection count of an interleaved comparison (see rounds.py)."""
+    if row.get("refused"):
+        return (
+            f"{row['rounds']} rounds kept, {row['skipped_rounds']} skipped for foreign load: "
+            "no figures"
+        )
+    parts = []
+    for label in row["labels"]:
+        parts.append(
+            f"{label} p50/p95 {row[f'{label}_p50_ms']}/{row[f'{label}_p95_ms']} ms "
+            f"{row[f'{label}_rps']}/s"
+        )
+    ratios = []
+    for metric, unit in (("rps_ratio", "req/s"), ("p50_ratio", "p50")):
+        if metric in row:
+            ratios.append(
+                f"{unit} ×{row[metric]:.2f} [{row[f'{metric}_min']:.2f}–{row[f'{metric}_max']:.2f}]"
+            )
+    skipped = f", {row['skipped_rounds']} skipped" if row["skipped_rounds"] else ""
+    foreign = f", foreign CPU ≤{row['foreign_cpu_max']:.0%}" if "foreign_cpu_max" in row else ""
+    failed = f", {row['failed_requests']} failed requests" if row.get("failed_requests") else ""
+    return (
+        f"{' | '.join(parts)} | {' '.join(ratios)} | "
+        f"{row['rounds']} rounds{skipped}{foreign}{failed}"
+    )
+
+
 def report(title: str, rows: list[dict]) -> None:
     print(f"\n== {title}")
     for row in rows:
+        kind = row.get("kind")
+        if kind == "comparison":
+            # PASS and FAIL belong to the targets; a comparison only fails on failed requests.
+            flag = verdict(row) if row.get("ok") is not True else ""
+            print(f"  {row['name']:<44} {comparison_line(row)}  {flag}".rstrip())
+            continue
+        if kind == "target":
+            figure = (
+                f"×{row['ratio']:.2f} [{row['ratio_min']:.2f}–{row['ratio_max']:.2f}]"
+                if "ratio" in row
+                else "not measured"
+            )
+            print(f"  TARGET {row['name']:<37} {figure}  {row['target']}  {verdict(row)}")
+            continue
         target = row.get("target", "")
-        verdict = {True: "PASS", False: "FAIL", None: ""}[row.get("ok")]
-        figures = ", ".join(f"{k}={v}" for k, v in row.items() if k not in {"name", "target", "ok"})
-        print(f"  {row['name']:<44} {figures}  {target} {verdict}".rstrip())
+        hidden = {"name", "target", "ok", "kind"}
+        figures = ", ".join(f"{k}={v}" for k, v in row.items() if k not in hidden)
+        print(f"  {row['name']:<44} {figures}  {target} {verdict(row)}".rstrip())

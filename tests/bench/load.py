@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 USERS = 8  # closed loop, no think time: enough to keep 2 workers on 2 cores busy
@@ -34,7 +33,7 @@ def prepare(base_url: str, credentials: dict) -> dict:
 
     def token(client_id):
         response = httpx.post(
-            base_url + "/oauth/token/",
+            base_url + "/oauth/token",
             data={"grant_type": "client_credentials"},
             auth=(client_id, credentials[client_id]["client_secret"]),
             timeout=10,
@@ -48,10 +47,10 @@ def prepare(base_url: str, credentials: dict) -> dict:
         base_url=base_url, headers={"Authorization": f"Bearer {receiver_token}"}
     )
     receiver_id = credentials["demo-clinic"]["organisation_id"]
-    partnerships = sender.get("/api/v1/partnerships/").raise_for_status().json()["results"]
+    partnerships = sender.get("/api/v1/partnerships").raise_for_status().json()["results"]
     if not any(p["status"] == "active" and receiver_id in json.dumps(p) for p in partnerships):
         proposed = sender.post(
-            "/api/v1/partnerships/",
+            "/api/v1/partnerships",
             json={
                 "partner_id": receiver_id,
                 "data_categories": ["contact", "health", "notes"],
@@ -62,7 +61,7 @@ def prepare(base_url: str, credentials: dict) -> dict:
     services = []
     for index in range(USERS):
         created = receiver.post(
-            "/api/v1/services/",
+            "/api/v1/services",
             json={
                 "name": f"Load test clinic hours {index}",
                 "taxonomy": ["sti-testing"],
@@ -198,13 +197,10 @@ def verify(stack, seconds: int) -> dict:
 if "locust" in sys.modules:
     from locust import HttpUser, task
 
+    from tests.referral_bodies import minimal_referral
+    from tests.traffic import SEARCHES, capacity_update
+
     CONFIG = json.loads(os.environ.get("LOAD_CONFIG", "{}"))
-    SEARCHES = [
-        {"taxonomy": ["sti-testing"], "language": "pt"},
-        {"taxonomy": ["sti-testing"], "no_id_required": True, "accepting": ["open", "limited"]},
-        {"q": "testing", "walk_in": True},
-        {"language": "en", "has_capacity": True},
-    ]
     SERVICE_QUEUE = list(CONFIG.get("services", []))
 
     class Partner(HttpUser):
@@ -235,13 +231,7 @@ if "locust" in sys.modules:
             self.turn += 1
             response = self.client.put(
                 url,
-                json={
-                    "available": self.turn % 10,
-                    "maximum": 10,
-                    "unit": "appointments",
-                    "accepting_referrals": "open",
-                    "valid_until": (datetime.now(UTC) + timedelta(hours=8)).isoformat(),
-                },
+                json=capacity_update(self.turn),
                 headers={**self.receiver, "If-Match": self.etag or "*"},
                 name="capacity",
             )
@@ -249,34 +239,15 @@ if "locust" in sys.modules:
 
         @task(KINDS["create referral"])
         def create_referral(self):
-            now = datetime.now(UTC).isoformat()
             self.client.post(
-                "/api/v1/referrals/",
-                json={
-                    "receiver": CONFIG["receiver_id"],
-                    "service": self.service,
-                    "urgency": "soon",
-                    "needs": ["sti-testing"],
-                    "person": {"name": "Load", "languages": ["pt"]},
-                    "safe_contact": {"do_not_contact": True},
-                    "reason": "A test this week.",
-                    "consent": {
-                        "consented": True,
-                        "method": "verbal",
-                        "language": "pt",
-                        "given_at": now,
-                        "recorded_by": "staff-load",
-                        "purpose": "Sexual health appointment",
-                        "recipient": CONFIG["receiver_id"],
-                        "data_categories": ["notes"],
-                        "by_representative": False,
-                        "wording_version": "2026-10",
-                    },
-                },
+                "/api/v1/referrals",
+                json=minimal_referral(
+                    receiver_id=CONFIG["receiver_id"], service_id=self.service, name="Load"
+                ),
                 headers={**self.sender, "Idempotency-Key": str(uuid.uuid4())},
                 name="create referral",
             )
 
         @task(KINDS["inbox"])
         def inbox(self):
-            self.client.get("/api/v1/referrals/?box=inbox", headers=self.receiver, name="inbox")
+            self.client.get("/api/v1/referrals?box=inbox", headers=self.receiver, name="inbox")

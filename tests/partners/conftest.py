@@ -1,6 +1,10 @@
 """Directory factories: services with locations, schedules and capacity, and partnerships."""
 
+import importlib
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
+from django.apps import apps
 
 from partners.models import Partnership, PartnershipStatus
 from partners.services import service_create
@@ -67,3 +71,29 @@ def offset(km_north: float = 0.0, km_east: float = 0.0, origin=LISBON) -> tuple[
     lat = origin[0] + km_north / 111.045
     lon = origin[1] + km_east / (111.045 * math.cos(math.radians(origin[0])))
     return lat, lon
+
+
+def great_circle_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Haversine distance on the same sphere as the search (partners_distance_km)."""
+    import math
+
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def cursor_of(page: dict) -> str | None:
+    """The cursor in a search page's `next` link (None on the last page)."""
+    if page["next"] is None:
+        return None
+    return parse_qs(urlsplit(page["next"]).query)["cursor"][0]
+
+
+@pytest.fixture
+def taxonomy(db):
+    """The seeded taxonomy, again: a transactional test's flush empties every table, the
+    migration's seed included, for the tests that run after it."""
+    importlib.import_module("partners.migrations.0003_seed_taxonomy").seed(apps, None)

@@ -62,6 +62,9 @@ def test_stale_etag_is_412_and_changes_nothing(client, make_service, organisatio
     response = client.put(url(service), {**GOOD, "available": 9}, format="json", HTTP_IF_MATCH=etag)
     assert response.status_code == 412
     assert response["Content-Type"] == "application/problem+json"
+    # The same problem type, with the same members, as a referral's stale ETag.
+    assert response.json()["type"] == "/problems/precondition-failed"
+    assert response.json()["etag"] == client.get(url(service))["ETag"]
     assert snapshot(service) == before
 
 
@@ -70,18 +73,30 @@ def test_missing_if_match_is_428_and_changes_nothing(client, make_service, organ
     before = snapshot(service)
     response = client.put(url(service), GOOD, format="json")
     assert response.status_code == 428
-    assert response.json()["errors"][0]["pointer"] == "/If-Match"
+    assert response.json()["type"] == "/problems/precondition-required"
+    assert response.json()["etag"] == f'"{service.pk}.1"'
     assert snapshot(service) == before
 
 
-def test_put_on_another_organisations_service_is_403(
+@pytest.mark.parametrize("if_match", ["1", "", "abc", '"1'])
+def test_an_unquoted_if_match_is_malformed_not_stale(client, make_service, organisation, if_match):
+    service = make_service(organisation)
+    before = snapshot(service)
+    response = client.put(url(service), GOOD, format="json", HTTP_IF_MATCH=if_match)
+    assert response.status_code == 400
+    assert response.json()["type"] == "/problems/malformed-if-match"
+    assert snapshot(service) == before
+
+
+def test_put_on_another_organisations_service_is_409_wrong_party(
     client, make_service, make_organisation, api_client_for
 ):
     theirs = make_service(make_organisation())
     etag = api_client_for(theirs.organisation).get(url(theirs))["ETag"]
     before = snapshot(theirs)
     response = client.put(url(theirs), GOOD, format="json", HTTP_IF_MATCH=etag)
-    assert response.status_code == 403
+    assert response.status_code == 409
+    assert response.json()["type"] == "/problems/wrong-party"
     assert snapshot(theirs) == before
 
 
@@ -100,25 +115,26 @@ def test_put_needs_capacity_write(api_client_for, make_service, organisation):
 
 
 @pytest.mark.parametrize(
-    ("change", "pointer"),
+    ("change", "pointer", "status"),
     [
-        ({"available": -1}, "/available"),
-        ({"available": 13, "maximum": 12}, "/available"),
-        ({"valid_until": "2020-01-01T00:00:00Z"}, "/valid_until"),
-        ({"unit": "litres"}, "/unit"),
-        ({"accepting_referrals": "sometimes"}, "/accepting_referrals"),
-        ({"estimated_wait_days": -2}, "/estimated_wait_days"),
-        ({"version": 99}, "/version"),
+        ({"available": -1}, "/available", 400),
+        # The schema allows each value; a rule across fields, or the clock, refuses it.
+        ({"available": 13, "maximum": 12}, "/available", 422),
+        ({"valid_until": "2020-01-01T00:00:00Z"}, "/valid_until", 422),
+        ({"unit": "litres"}, "/unit", 400),
+        ({"accepting_referrals": "sometimes"}, "/accepting_referrals", 400),
+        ({"estimated_wait_days": -2}, "/estimated_wait_days", 400),
+        ({"version": 99}, "/version", 400),
     ],
 )
-def test_bad_capacity_is_400_naming_the_field_and_changes_nothing(
-    client, make_service, organisation, change, pointer
+def test_bad_capacity_is_refused_naming_the_field_and_changes_nothing(
+    client, make_service, organisation, change, pointer, status
 ):
     service = make_service(organisation)
     etag = client.get(url(service))["ETag"]
     before = snapshot(service)
     response = client.put(url(service), {**GOOD, **change}, format="json", HTTP_IF_MATCH=etag)
-    assert response.status_code == 400, response.content
+    assert response.status_code == status, response.content
     assert pointer in [e["pointer"] for e in response.json()["errors"]]
     assert snapshot(service) == before
 
@@ -145,7 +161,7 @@ def test_update_appends_history_and_emits_to_owner_and_active_partners(
     events = Event.objects.filter(type="capacity.updated")
     assert {e.organisation_id for e in events} == {organisation.pk, partner.pk}
     assert stranger.pk not in {e.organisation_id for e in events}
-    assert events[0].data["services"] == [{"id": str(service.pk), "version": 2}]
+    assert events[0].data["services"] == [{"service_id": str(service.pk), "version": 2}]
 
 
 def test_history_is_cursor_paginated_newest_first(client, make_service, organisation):
@@ -193,7 +209,7 @@ def test_bulk_applies_every_item(client, make_service, organisation):
     assert set(Capacity.objects.values_list("available", flat=True)) == {7}
     assert CapacityHistory.objects.filter(version=2).count() == 3
     event = Event.objects.get(type="capacity.updated", organisation=organisation)
-    assert {s["id"] for s in event.data["services"]} == {str(s.pk) for s in services}
+    assert {s["service_id"] for s in event.data["services"]} == {str(s.pk) for s in services}
 
 
 def test_one_bad_item_rejects_the_whole_batch(client, make_service, organisation):
@@ -220,7 +236,7 @@ def test_bulk_rule_errors_point_at_items(client, make_service, organisation):
             {"service_id": "00000000-0000-0000-0000-000000000000", **GOOD},
         ],
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     pointers = {e["pointer"] for e in response.json()["errors"]}
     assert pointers == {"/items/1/valid_until"}
     response = bulk(
@@ -231,13 +247,14 @@ def test_bulk_rule_errors_point_at_items(client, make_service, organisation):
             {"service_id": "00000000-0000-0000-0000-000000000000", **GOOD},
         ],
     )
-    assert response.status_code == 400
+    # A service repeated in the batch, or one that does not exist: rules no schema states.
+    assert response.status_code == 422
     pointers = {e["pointer"] for e in response.json()["errors"]}
     assert pointers == {"/items/1/service_id", "/items/2/service_id"}
     assert Capacity.objects.get(service=service).version == 1
 
 
-def test_bulk_with_another_organisations_service_is_403_and_writes_nothing(
+def test_bulk_with_another_organisations_service_is_409_and_writes_nothing(
     client, make_service, organisation, make_organisation
 ):
     mine = make_service(organisation)
@@ -246,7 +263,8 @@ def test_bulk_with_another_organisations_service_is_403_and_writes_nothing(
         client,
         [{"service_id": str(mine.pk), **GOOD}, {"service_id": str(theirs.pk), **GOOD}],
     )
-    assert response.status_code == 403
+    assert response.status_code == 409
+    assert response.json()["type"] == "/problems/wrong-party"
     assert response.json()["errors"] == [
         {"pointer": "/items/1/service_id", "detail": "Not a service of yours."}
     ]

@@ -1,9 +1,14 @@
 """Confidential locations: street address and coordinates only for the owner and its active
-partners; everyone else gets region, front-door contact and a distance rounded to the km."""
+partners; everyone else gets region, front-door contact and the distance of the location's
+coarse point, rounded to the km (the attack itself: test_confidential_attack.py)."""
+
+import math
 
 import pytest
 
-from tests.partners.conftest import LISBON, offset
+from partners.models import Location
+from partners.search import EARTH_RADIUS_KM
+from tests.partners.conftest import LISBON, great_circle_km, offset
 
 pytestmark = pytest.mark.django_db
 
@@ -58,13 +63,48 @@ def test_non_partner_sees_region_contact_and_rounded_distance(client, shelter):
         assert location[name] is None
     assert location["region"] == "Lisboa"
     assert location["front_door_contact"] == "Call +351 210 000 001"
-    assert location["distance_km"] == 3
-    assert result["distance_km"] == 3
+    # Measured from the coarse point, which the database drew 1-2 km from the true one.
+    coarse = Location.objects.values_list("coarse_latitude", "coarse_longitude").get()
+    assert 1 <= great_circle_km(coarse, offset(km_north=3.4)) <= 2
+    assert location["distance_km"] == round(great_circle_km(LISBON, coarse))
+    assert result["distance_km"] == location["distance_km"]
     detail = detail_location(client, shelter)
     for name in HIDDEN:
         assert detail[name] is None
     assert detail["front_door_contact"] == "Call +351 210 000 001"
     assert "Rua Secreta" not in client.get(f"/api/v1/services/{shelter.pk}").content.decode()
+
+
+def test_radius_and_order_use_the_coarse_point_for_a_non_partner(
+    client, organisation, shelter, make_service, make_partnership
+):
+    location = Location.objects.get()
+    exact_km = great_circle_km(LISBON, (location.latitude, location.longitude))
+    hidden_km = great_circle_km(LISBON, (location.coarse_latitude, location.coarse_longitude))
+    # A public service due north, exactly between the shelter's true and coarse distances.
+    between_km = (hidden_km + exact_km) / 2
+    north = LISBON[0] + math.degrees(between_km / EARTH_RADIUS_KM)
+    make_service(name="Between", locations=[{"latitude": north, "longitude": LISBON[1]}])
+
+    def found(radius_km) -> list[str]:
+        response = client.post(
+            "/api/v1/services/search",
+            {"near": f"{LISBON[0]},{LISBON[1]}", "radius_km": radius_km},
+            format="json",
+        )
+        assert response.status_code == 200
+        return [result["name"] for result in response.json()["results"]]
+
+    assert "Safe house beds" in found(hidden_km + 0.001)
+    assert "Safe house beds" not in found(hidden_km - 0.001)
+    coarse_first = hidden_km < exact_km
+    by_coarse = ["Safe house beds", "Between"] if coarse_first else ["Between", "Safe house beds"]
+    assert found(10) == by_coarse
+    # A partner: the true distance decides.
+    make_partnership(shelter.organisation, organisation)
+    assert "Safe house beds" in found(exact_km + 0.001)
+    assert "Safe house beds" not in found(exact_km - 0.001)
+    assert found(10) == by_coarse[::-1]
 
 
 def test_active_partner_sees_the_address(client, organisation, shelter, make_partnership):

@@ -3,7 +3,7 @@ query counts."""
 
 import pytest
 
-from partners.models import Capacity, CapacityHistory, Location, Organisation, Service
+from partners.models import Capacity, CapacityHistory, Location, Organisation, Schedule, Service
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +44,7 @@ def test_organisations_list_and_detail(client, make_organisation, django_assert_
     suspended = make_organisation("Suspended", suspended=True)
     # Token with its rate-limit count, then the page.
     with django_assert_num_queries(2):
-        response = client.get("/api/v1/organisations/", {"limit": 50})
+        response = client.get("/api/v1/organisations", {"limit": 50})
     names = {row["name"] for row in response.json()["results"]}
     assert "Org 3" in names and "Suspended" not in names
     org = Organisation.objects.get(name="Org 3")
@@ -57,7 +57,7 @@ def test_organisations_list_and_detail(client, make_organisation, django_assert_
 
 def test_organisations_filter_by_kind(client, make_organisation):
     make_organisation("Shelter", kind="shelter")
-    results = client.get("/api/v1/organisations/", {"kind": "shelter"}).json()["results"]
+    results = client.get("/api/v1/organisations", {"kind": "shelter"}).json()["results"]
     assert [row["name"] for row in results] == ["Shelter"]
 
 
@@ -103,9 +103,9 @@ def test_patch_me_needs_directory_write(api_client_for, organisation):
 
 def term_names(client, accept_language=None) -> dict:
     headers = {"HTTP_ACCEPT_LANGUAGE": accept_language} if accept_language else {}
-    response = client.get("/api/v1/taxonomy-terms/", **headers)
+    response = client.get("/api/v1/taxonomy-terms", **headers)
     assert response.status_code == 200
-    return response, {row["code"]: row["name"] for row in response.json()}
+    return response, {row["code"]: row["name"] for row in response.json()["results"]}
 
 
 def test_taxonomy_is_seeded_in_every_network_language(client):
@@ -146,7 +146,7 @@ def test_a_term_missing_a_translation_falls_back_to_english(client):
 
 
 def test_create_service_with_locations_schedules_and_capacity(client, organisation):
-    response = client.post("/api/v1/services/", SERVICE, format="json")
+    response = client.post("/api/v1/services", SERVICE, format="json")
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["organisation"]["id"] == str(organisation.pk)
@@ -165,19 +165,21 @@ def test_detail_names_taxonomy_in_the_callers_language(client, make_service):
     assert body["taxonomy"] == [{"code": "sti-testing", "name": "Dépistage des IST"}]
 
 
+# What the schema refuses is a 400; what it allows but a rule refuses (a code the taxonomy does
+# not hold, fields that contradict each other, a time zone no database knows), a 422.
 @pytest.mark.parametrize(
-    ("change", "pointer"),
+    ("change", "pointer", "status"),
     [
-        ({"taxonomy": ["astrology"]}, "/taxonomy"),
-        ({"taxonomy": []}, "/taxonomy"),
-        ({"languages": ["xx-invalid-tag-!!"]}, "/languages/0"),
-        ({"cost": "cheap"}, "/cost"),
-        ({"minimum_age": 30, "maximum_age": 18}, "/maximum_age"),
-        ({"organisation": UNKNOWN}, "/organisation"),
-        ({"locations": [{"latitude": 91, "longitude": 0}]}, "/locations/0/latitude"),
-        ({"locations": [{"latitude": 10, "longitude": -181}]}, "/locations/0/longitude"),
-        ({"locations": [{"latitude": 10}]}, "/locations/0/longitude"),
-        ({"locations": [{"time_zone": "Mars/Olympus"}]}, "/locations/0/time_zone"),
+        ({"taxonomy": ["astrology"]}, "/taxonomy", 422),
+        ({"taxonomy": []}, "/taxonomy", 400),
+        ({"languages": ["xx-invalid-tag-!!"]}, "/languages/0", 400),
+        ({"cost": "cheap"}, "/cost", 400),
+        ({"minimum_age": 30, "maximum_age": 18}, "/maximum_age", 422),
+        ({"organisation": UNKNOWN}, "/organisation", 400),
+        ({"locations": [{"latitude": 91, "longitude": 0}]}, "/locations/0/latitude", 400),
+        ({"locations": [{"latitude": 10, "longitude": -181}]}, "/locations/0/longitude", 400),
+        ({"locations": [{"latitude": 10}]}, "/locations/0/longitude", 422),
+        ({"locations": [{"time_zone": "Mars/Olympus"}]}, "/locations/0/time_zone", 422),
         (
             {
                 "locations": [
@@ -185,14 +187,44 @@ def test_detail_names_taxonomy_in_the_callers_language(client, make_service):
                 ]
             },
             "/locations/0/schedules/0/weekday",
+            400,
         ),
     ],
 )
-def test_bad_service_is_400_naming_the_field(client, change, pointer):
-    response = client.post("/api/v1/services/", {**SERVICE, **change}, format="json")
-    assert response.status_code == 400, response.content
+def test_bad_service_is_refused_naming_the_field(client, change, pointer, status):
+    response = client.post("/api/v1/services", {**SERVICE, **change}, format="json")
+    assert response.status_code == status, response.content
     assert pointer in [e["pointer"] for e in response.json()["errors"]]
     assert not Service.objects.exists()
+
+
+def week(count: int) -> list[dict]:
+    return [
+        {"weekday": 1 + index % 7, "opens_at": f"{index % 24:02}:00", "closes_at": "23:59"}
+        for index in range(count)
+    ]
+
+
+def test_at_most_50_schedules_a_location(client, make_service, organisation):
+    too_many = {"locations": [{"name": "Site"}, {"name": "Busy", "schedules": week(51)}]}
+    response = client.post("/api/v1/services", {**SERVICE, **too_many}, format="json")
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["errors"] == [
+        {
+            "pointer": "/locations/1/schedules",
+            "detail": "Ensure this field has no more than 50 elements.",
+        }
+    ]
+    assert not Service.objects.exists()
+    service = make_service(organisation)
+    response = client.patch(f"/api/v1/services/{service.pk}", too_many, format="json")
+    assert response.status_code == 400
+    assert Schedule.objects.count() == 0
+    full = {"locations": [{"name": "Busy", "schedules": week(50)}]}
+    response = client.patch(f"/api/v1/services/{service.pk}", full, format="json")
+    assert response.status_code == 200, response.content
+    assert Schedule.objects.count() == 50
 
 
 def test_update_replaces_locations_and_taxonomy(client, make_service, organisation):
@@ -216,15 +248,20 @@ def test_deactivate_removes_it_from_search_but_keeps_it_readable(
     service = make_service(organisation)
     response = client.post(f"/api/v1/services/{service.pk}/deactivate")
     assert response.json()["status"] == "inactive"
-    assert client.get("/api/v1/services/").json()["results"] == []
+    assert client.get("/api/v1/services").json()["results"] == []
     assert client.get(f"/api/v1/services/{service.pk}").status_code == 200
 
 
-def test_writes_to_another_organisations_service_are_403(client, make_service, make_organisation):
+def test_writes_to_another_organisations_service_are_409_wrong_party(
+    client, make_service, make_organisation
+):
+    """A published service is no secret, so not 404; and not 403, which is a missing scope."""
     theirs = make_service(make_organisation("Theirs"))
     patch = client.patch(f"/api/v1/services/{theirs.pk}", {"name": "Mine now"}, format="json")
     deactivate = client.post(f"/api/v1/services/{theirs.pk}/deactivate")
-    assert patch.status_code == deactivate.status_code == 403
+    for response in (patch, deactivate):
+        assert response.status_code == 409, response.content
+        assert response.json()["type"] == "/problems/wrong-party"
     theirs.refresh_from_db()
     assert (theirs.name, theirs.status) == ("Walk-in STI testing", "active")
 
@@ -243,7 +280,7 @@ def test_services_not_visible_are_404_like_unknown_ones(client, make_service, ma
 
 def test_create_needs_directory_write(api_client_for, organisation):
     reader = api_client_for(organisation, scopes=["directory:read"])
-    response = reader.post("/api/v1/services/", SERVICE, format="json")
+    response = reader.post("/api/v1/services", SERVICE, format="json")
     assert response.status_code == 403
     assert response.json()["missing_scopes"] == ["directory:write"]
     assert not Capacity.objects.exists()
@@ -272,6 +309,6 @@ def test_history_and_partnership_lists_have_constant_query_counts(
     for index in range(6):
         make_partnership(organisation, make_organisation(f"P{index}"))
     with django_assert_num_queries(2):
-        assert len(client.get("/api/v1/partnerships/").json()["results"]) == 6
+        assert len(client.get("/api/v1/partnerships").json()["results"]) == 6
     with django_assert_num_queries(3):
         client.get(f"/api/v1/services/{service.pk}/capacity/history")

@@ -1,6 +1,10 @@
 """Partnerships: the lifecycle, who may take each step, visibility, events and bad input."""
 
+import json
+
 import pytest
+import yaml
+from django.conf import settings
 
 from api.models import Event
 from partners.models import Partnership
@@ -26,7 +30,7 @@ def propose(client, partner, **extra):
         "purposes": ["Referral for sexual health care"],
         **extra,
     }
-    return client.post("/api/v1/partnerships/", body, format="json")
+    return client.post("/api/v1/partnerships", body, format="json")
 
 
 def act(client, partnership_id, action):
@@ -57,10 +61,10 @@ def test_both_sides_list_it_and_nobody_else_sees_it(
     client, other_client, api_client_for, make_organisation, other
 ):
     pid = propose(client, other).json()["id"]
-    assert [p["id"] for p in client.get("/api/v1/partnerships/").json()["results"]] == [pid]
-    assert [p["id"] for p in other_client.get("/api/v1/partnerships/").json()["results"]] == [pid]
+    assert [p["id"] for p in client.get("/api/v1/partnerships").json()["results"]] == [pid]
+    assert [p["id"] for p in other_client.get("/api/v1/partnerships").json()["results"]] == [pid]
     stranger = api_client_for(make_organisation("Stranger"))
-    assert stranger.get("/api/v1/partnerships/").json()["results"] == []
+    assert stranger.get("/api/v1/partnerships").json()["results"] == []
     hidden = stranger.get(f"/api/v1/partnerships/{pid}")
     unknown = stranger.get("/api/v1/partnerships/00000000-0000-0000-0000-000000000000")
     assert hidden.status_code == unknown.status_code == 404
@@ -72,15 +76,18 @@ def test_both_sides_list_it_and_nobody_else_sees_it(
 def test_list_filters_by_status(client, other, make_organisation, make_partnership, organisation):
     make_partnership(organisation, make_organisation("A"), status="ended")
     pid = propose(client, other).json()["id"]
-    response = client.get("/api/v1/partnerships/", {"status": "proposed"})
+    response = client.get("/api/v1/partnerships", {"status": "proposed"})
     assert [p["id"] for p in response.json()["results"]] == [pid]
 
 
+# A step only the other party may take: 409 `wrong-party`, never 403 (the token holds every
+# scope; the caller's part in the partnership refuses it).
+WRONG_PARTY = "wrong-party"
 # Who may take each step: (action, from status, actor) -> allowed?
 WHO_MAY_ACT = [
-    ("accept", "proposed", "proposer", 403),
+    ("accept", "proposed", "proposer", WRONG_PARTY),
     ("accept", "proposed", "partner", 200),
-    ("decline", "proposed", "proposer", 403),
+    ("decline", "proposed", "proposer", WRONG_PARTY),
     ("decline", "proposed", "partner", 200),
     ("suspend", "active", "proposer", 200),
     ("suspend", "active", "partner", 200),
@@ -103,20 +110,26 @@ def test_who_may_take_each_step(
     partnership = make_partnership(organisation, other, status=status)
     acting = client if actor == "proposer" else other_client
     response = act(acting, partnership.pk, action)
-    assert response.status_code == expected, response.content
+    assert response.status_code == (409 if expected == WRONG_PARTY else expected), response.content
     partnership.refresh_from_db()
     if expected != 200:
         assert response["Content-Type"] == "application/problem+json"
         assert partnership.status == status
+    if expected == WRONG_PARTY:
+        assert response.json()["type"] == "/problems/wrong-party"
+    if expected == 409:
+        assert response.json()["type"] == "/problems/conflict"
+        article = "An" if status[0] in "aeiou" else "A"
+        assert response.json()["detail"].startswith(f"{article} {status} partnership ")
 
 
 @pytest.mark.parametrize(
     ("suspender", "resumer", "expected"),
     [
         ("proposer", "proposer", 200),
-        ("proposer", "partner", 403),
+        ("proposer", "partner", 409),
         ("partner", "partner", 200),
-        ("partner", "proposer", 403),
+        ("partner", "proposer", 409),
     ],
 )
 def test_only_the_suspending_side_may_resume(
@@ -125,7 +138,12 @@ def test_only_the_suspending_side_may_resume(
     sides = {"proposer": client, "partner": other_client}
     partnership = make_partnership(organisation, other)
     assert act(sides[suspender], partnership.pk, "suspend").status_code == 200
-    assert act(sides[resumer], partnership.pk, "resume").status_code == expected
+    response = act(sides[resumer], partnership.pk, "resume")
+    assert response.status_code == expected, response.content
+    if expected == 409:
+        assert response.json()["type"] == "/problems/wrong-party"
+        partnership.refresh_from_db()
+        assert partnership.status == "suspended"
 
 
 def test_every_change_is_announced_to_both_sides(client, other_client, organisation, other):
@@ -141,9 +159,9 @@ def test_every_change_is_announced_to_both_sides(client, other_client, organisat
     assert {e.data["partnership_id"] for e in events} == {pid}
 
 
-def test_proposing_to_oneself_is_400(client, organisation):
+def test_proposing_to_oneself_is_422(client, organisation):
     response = propose(client, organisation)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["errors"][0]["pointer"] == "/partner_id"
     assert not Partnership.objects.exists()
 
@@ -164,19 +182,20 @@ def test_a_new_proposal_after_the_old_one_ended(client, other, organisation, mak
 
 
 @pytest.mark.parametrize(
-    ("change", "pointer"),
+    ("change", "pointer", "status"),
     [
-        ({"partner_id": "00000000-0000-0000-0000-000000000000"}, "/partner_id"),
-        ({"partner_id": "nope"}, "/partner_id"),
-        ({"data_categories": ["immigration_status"]}, "/data_categories/0"),
-        ({"data_categories": []}, "/data_categories"),
-        ({"purposes": []}, "/purposes"),
-        ({"status": "active"}, "/status"),
+        # A well-formed id that names no organisation: the schema allows it, a rule refuses it.
+        ({"partner_id": "00000000-0000-0000-0000-000000000000"}, "/partner_id", 422),
+        ({"partner_id": "nope"}, "/partner_id", 400),
+        ({"data_categories": ["immigration_status"]}, "/data_categories/0", 400),
+        ({"data_categories": []}, "/data_categories", 400),
+        ({"purposes": []}, "/purposes", 400),
+        ({"status": "active"}, "/status", 400),
     ],
 )
-def test_bad_proposals_name_the_field(client, other, change, pointer):
+def test_bad_proposals_name_the_field(client, other, change, pointer, status):
     response = propose(client, other, **change)
-    assert response.status_code == 400
+    assert response.status_code == status
     assert pointer in [e["pointer"] for e in response.json()["errors"]]
     assert not Partnership.objects.exists()
 
@@ -187,3 +206,13 @@ def test_actions_need_directory_write(api_client_for, organisation, other, make_
     response = act(reader, partnership.pk, "accept")
     assert response.status_code == 403
     assert response.json()["missing_scopes"] == ["directory:write"]
+
+
+def test_a_partnerships_parties_have_their_own_schema():
+    """Not a service's organisation: the document names them for what they are."""
+    document = yaml.safe_load((settings.BASE_DIR / "openapi" / "openapi.yaml").read_text())
+    properties = document["components"]["schemas"]["Partnership"]["properties"]
+    for side in ("proposer", "partner"):
+        refs = json.dumps(properties[side])
+        assert "#/components/schemas/PartnershipParty" in refs
+        assert "ServiceOrganisation" not in refs

@@ -4,7 +4,7 @@ scope is 403 naming it, and nothing changes either way."""
 import pytest
 
 from api.models import Event
-from partners.models import Capacity, Partnership, Service
+from partners.models import Capacity, DirectoryImport, Partnership, Service
 
 pytestmark = pytest.mark.django_db
 
@@ -12,14 +12,14 @@ READ, WRITE, CAPACITY = "directory:read", "directory:write", "capacity:write"
 
 # (method, path template, body, scope needed)
 ENDPOINTS = [
-    ("get", "/api/v1/organisations/", None, READ),
+    ("get", "/api/v1/organisations", None, READ),
     ("get", "/api/v1/organisations/{org}", None, READ),
     ("get", "/api/v1/organisations/me", None, READ),
     ("patch", "/api/v1/organisations/me", {"description": "x"}, WRITE),
-    ("get", "/api/v1/taxonomy-terms/", None, READ),
-    ("get", "/api/v1/services/", None, READ),
+    ("get", "/api/v1/taxonomy-terms", None, READ),
+    ("get", "/api/v1/services", None, READ),
     ("post", "/api/v1/services/search", {}, READ),
-    ("post", "/api/v1/services/", {"name": "x", "taxonomy": ["food"]}, WRITE),
+    ("post", "/api/v1/services", {"name": "x", "taxonomy": ["food"]}, WRITE),
     ("get", "/api/v1/services/{service}", None, READ),
     ("patch", "/api/v1/services/{service}", {"name": "x"}, WRITE),
     ("post", "/api/v1/services/{service}/deactivate", None, WRITE),
@@ -27,8 +27,8 @@ ENDPOINTS = [
     ("put", "/api/v1/services/{service}/capacity", {"available": 1}, CAPACITY),
     ("get", "/api/v1/services/{service}/capacity/history", None, READ),
     ("post", "/api/v1/capacity/bulk", {"items": []}, CAPACITY),
-    ("get", "/api/v1/partnerships/", None, READ),
-    ("post", "/api/v1/partnerships/", {"partner_id": "{other}"}, WRITE),
+    ("get", "/api/v1/partnerships", None, READ),
+    ("post", "/api/v1/partnerships", {"partner_id": "{other}"}, WRITE),
     ("get", "/api/v1/partnerships/{partnership}", None, READ),
     *[
         ("post", f"/api/v1/partnerships/{{partnership}}/{action}", None, WRITE)
@@ -38,6 +38,12 @@ ENDPOINTS = [
     ("get", "/api/v1/hsds/services/{service}", None, READ),
     ("get", "/api/v1/hsds/organizations", None, READ),
     ("get", "/api/v1/hsds/organizations/{org}", None, READ),
+    ("get", "/api/v1/hsds", None, READ),
+    ("get", "/api/v1/directory/imports/{job}", None, READ),
+    ("post", "/api/v1/directory/imports", {"format": "json"}, WRITE),
+    ("get", "/api/v1/hsds/service_at_locations", None, READ),
+    ("get", "/api/v1/hsds/taxonomies", None, READ),
+    ("get", "/api/v1/hsds/taxonomy_terms", None, READ),
 ]
 ALL = (READ, WRITE, CAPACITY)
 
@@ -50,6 +56,7 @@ def world(organisation, make_organisation, make_service, make_partnership):
         "other": other.pk,
         "service": make_service(organisation).pk,
         "partnership": make_partnership(other, organisation, status="proposed").pk,
+        "job": DirectoryImport.objects.create(organisation=organisation, format="json", size=2).pk,
     }
 
 

@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from partners.models import Capacity, Location, Organisation, SearchEntry, Service
-from tests.partners.conftest import LISBON, offset
+from partners.models import SAFEGUARDS, Capacity, Location, Organisation, SearchEntry, Service
+from tests.partners.conftest import LISBON, great_circle_km, offset
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def searcher(api_client_for, make_organisation):
 @pytest.fixture
 def found(searcher):
     def run(**params) -> list[str]:
-        response = searcher.get("/api/v1/services/", params)
+        response = searcher.get("/api/v1/services", params)
         assert response.status_code == 200, response.content
         return [row["name"] for row in response.json()["results"]]
 
@@ -38,10 +38,41 @@ def capacity_url(service) -> str:
 
 
 def entries_match_sources() -> None:
-    """One entry per service without a location and one per location, no more."""
-    expected = Service.objects.count() + Location.objects.count()
+    """One entry per service without a location, one per location and a second one per
+    confidential location at its coarse point (1-2 km from it), no more; each with its
+    service's owner."""
+    locations = {location.pk: location for location in Location.objects.all()}
+    twins = [loc for loc in locations.values() if loc.confidential and loc.latitude is not None]
+    expected = Service.objects.count() + len(locations) + len(twins)
     assert SearchEntry.objects.count() == expected
     assert SearchEntry.objects.filter(location_id__isnull=True).count() == Service.objects.count()
+    owners = dict(Service.objects.values_list("id", "organisation_id"))
+    for entry in SearchEntry.objects.all():
+        assert entry.organisation_id == owners[entry.service_id]
+        location = locations.get(entry.location_id)
+        if location is None:
+            point = (None, None)
+        elif entry.coarse:
+            point = (location.coarse_latitude, location.coarse_longitude)
+        else:
+            point = (location.latitude, location.longitude)
+        assert (entry.latitude, entry.longitude) == point
+        assert entry.confidential == bool(location and location.confidential)
+    for location in locations.values():
+        coarse_point_is_sound(location)
+
+
+def coarse_point_is_sound(location: Location) -> tuple | None:
+    coarse = (location.coarse_latitude, location.coarse_longitude)
+    if location.latitude is None or location.longitude is None:
+        assert coarse == (None, None)
+        return None
+    assert 1 - 1e-9 <= great_circle_km((location.latitude, location.longitude), coarse) <= 2 + 1e-9
+    return coarse
+
+
+def coarse_point(location_id) -> tuple | None:
+    return coarse_point_is_sound(Location.objects.get(pk=location_id))
 
 
 def test_capacity_put_shows_in_search(client, make_service, organisation, found):
@@ -167,7 +198,7 @@ def test_location_change_shows_in_search(client, make_service, organisation, fou
     location.latitude, location.longitude = offset(km_north=1)
     location.confidential = True
     location.save()
-    results = client.get("/api/v1/services/", NEAR_LISBON).json()["results"]
+    results = client.get("/api/v1/services", NEAR_LISBON).json()["results"]
     assert [r["name"] for r in results] == ["Clinic"]
     assert results[0]["distance_km"] == pytest.approx(1, abs=0.01)
     Location.objects.all().delete()
@@ -213,3 +244,144 @@ def test_language_keys():
         assert sorted(cursor.fetchone()[0]) == ["es", "pt", "pt-br"]
         cursor.execute("SELECT partners_language_keys('{}'::varchar[])")
         assert cursor.fetchone()[0] == []
+
+
+def test_coarse_point_is_drawn_when_coordinates_are_set_and_only_then(
+    client, organisation, make_service
+):
+    """The database draws it on every write path, keeps it whatever a write that leaves the
+    coordinates alone sends, and draws anew when they change."""
+    site = {"name": "Safe house", "latitude": LISBON[0], "longitude": LISBON[1]}
+    response = client.post(
+        "/api/v1/services",
+        {"name": "Beds", "taxonomy": ["emergency-shelter"], "locations": [site]},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    service = Service.objects.get(pk=response.json()["id"])
+    location_id = response.json()["locations"][0]["id"]
+    first = coarse_point(location_id)
+    entries_match_sources()
+
+    # The API: a service edit, and the same place sent again (other fields replaced).
+    url = f"/api/v1/services/{service.pk}"
+    assert client.patch(url, {"name": "Beds too"}, format="json").status_code == 200
+    again = {**site, "name": "Renamed", "confidential": True, "schedules": []}
+    body = client.patch(url, {"locations": [again]}, format="json").json()
+    assert body["locations"][0]["id"] == location_id
+    assert body["locations"][0]["name"] == "Renamed"
+    assert coarse_point(location_id) == first
+    # The admin's path: a save that writes every column, the coarse ones stale or forged.
+    location = Location.objects.get(pk=location_id)
+    location.coarse_latitude, location.coarse_longitude = location.latitude, location.longitude
+    location.front_door_contact = "Call first"
+    location.save()
+    Location.objects.filter(pk=location_id).update(coarse_latitude=None, name="Plain update")
+    assert coarse_point(location_id) == first
+    entries_match_sources()
+
+    # The coordinates change: through the API, a queryset update, a plain save.
+    moved = {**site, "latitude": LISBON[0] + 0.01}
+    body = client.patch(url, {"locations": [moved]}, format="json").json()
+    location_id = body["locations"][0]["id"]
+    second = coarse_point(location_id)
+    assert second != first
+    Location.objects.filter(pk=location_id).update(longitude=LISBON[1] + 0.01)
+    third = coarse_point(location_id)
+    assert third not in (first, second)
+    location = Location.objects.get(pk=location_id)
+    location.latitude, location.longitude = offset(km_north=5)
+    location.save()
+    fourth = coarse_point(location_id)
+    assert fourth not in (first, second, third)
+    entries_match_sources()
+    # No coordinates, no point.
+    Location.objects.filter(pk=location_id).update(latitude=None, longitude=None)
+    assert coarse_point(location_id) is None
+    entries_match_sources()
+
+    # bulk_create and raw SQL: the database draws whatever was sent.
+    Location.objects.bulk_create(
+        [Location(service=service, latitude=PORTO[0], longitude=PORTO[1], coarse_latitude=0)]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO partners_location (id, service_id, name, address_1, city, region, "
+            "postal_code, country, latitude, longitude, time_zone, confidential, "
+            "front_door_contact, coarse_latitude, coarse_longitude) VALUES (gen_random_uuid(), "
+            "%s, 'Raw', '', '', '', '', 'PT', %s, %s, 'UTC', true, '', %s, %s)",
+            [service.pk, *PORTO, *PORTO],
+        )
+    for location in Location.objects.filter(latitude=PORTO[0]):
+        coarse_point_is_sound(location)
+    entries_match_sources()
+    make_service(organisation, name="Clinic")
+    entries_match_sources()
+
+
+def test_coarse_points_go_every_way(make_service):
+    """A random bearing and distance per location, even for locations at one point."""
+    site = {"name": "Site", "latitude": LISBON[0], "longitude": LISBON[1]}
+    make_service(locations=[site] * 48)
+    points = [coarse_point_is_sound(location) for location in Location.objects.all()]
+    assert len(set(points)) == 48
+    quadrants = {(lat > LISBON[0], lon > LISBON[1]) for lat, lon in points}
+    assert len(quadrants) == 4
+    distances = [great_circle_km(LISBON, point) for point in points]
+    assert min(distances) < 1.5 < max(distances)
+
+
+def test_every_entry_column_is_filled_by_the_triggers(make_organisation, make_service):
+    """Each column of SearchEntry holds its source's value on every row a service has: a column
+    the triggers' function leaves out would be NULL, and the search would quietly miss it."""
+    owner = make_organisation("Owner", kind="harm_reduction")
+    valid_until = timezone.now() + timedelta(days=1)
+    site = {"name": "Site", "latitude": LISBON[0], "longitude": LISBON[1]}
+    service = make_service(
+        owner,
+        name="Everything",
+        taxonomy=["food", "housing"],
+        languages=["pt-BR"],
+        cost="fee",
+        capacity={"available": 3, "accepting_referrals": "limited", "valid_until": valid_until},
+        locations=[site, {**site, "name": "Safe", "confidential": True}],
+        **dict.fromkeys(SAFEGUARDS, True),
+    )
+    Organisation.objects.filter(pk=owner.pk).update(suspended=True)
+    Service.objects.filter(pk=service.pk).update(status="inactive")
+    locations = {location.pk: location for location in Location.objects.all()}
+    rows = list(SearchEntry.objects.filter(service_id=service.pk).values())
+    assert len(rows) == 1 + len(locations) + 1
+    for row in rows:
+        location = locations.get(row["location_id"])
+        coarse = row["coarse"]
+        if location is None:
+            point = (None, None)
+        elif coarse:
+            point = (location.coarse_latitude, location.coarse_longitude)
+        else:
+            point = (location.latitude, location.longitude)
+        expected = {
+            "id": row["id"],
+            "service_id": service.pk,
+            "organisation_id": owner.pk,
+            "location_id": location and location.pk,
+            "name": "Everything",
+            "status": "inactive",
+            "organisation_suspended": True,
+            "organisation_kind": "harm_reduction",
+            "taxonomy_codes": ["food", "housing"],
+            "language_keys": ["pt", "pt-br"],
+            "cost": "fee",
+            **dict.fromkeys(SAFEGUARDS, True),
+            "accepting_referrals": "limited",
+            "available": 3,
+            "valid_until": valid_until,
+            "latitude": point[0],
+            "longitude": point[1],
+            "confidential": bool(location and location.confidential),
+            "coarse": bool(location and location.confidential and coarse),
+        }
+        assert {**row, "language_keys": sorted(row["language_keys"])} == expected
+    assert {row["coarse"] for row in rows} == {True, False}
+    assert {row["confidential"] for row in rows} == {True, False}

@@ -5,7 +5,9 @@ import copy
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from partners.models import Partnership, PartnershipStatus, Service, TaxonomyTerm
 
@@ -45,7 +47,7 @@ def referral_payload(receiver, service, /, **overrides) -> dict:
             "language": "pt-BR",
             "given_at": (timezone.now() - timedelta(minutes=5)).isoformat(),
             "recorded_by": "staff-17",
-            "purpose": "Sexual health appointment",
+            "purpose": "sexual-health",
             "recipient": str(receiver.pk),
             "data_categories": list(ALL_CATEGORIES),
             "by_representative": False,
@@ -128,7 +130,7 @@ def create_referral(sender, payload):
     """POST a referral as the sender and return the 201 body."""
 
     def create(**overrides):
-        response = sender.post("/api/v1/referrals/", payload(**overrides), format="json")
+        response = sender.post("/api/v1/referrals", payload(**overrides), format="json")
         assert response.status_code == 201, response.content
         return response.json()
 
@@ -152,3 +154,49 @@ def current_etag(client, referral_id) -> str:
     from referrals.models import Referral
 
     return Referral.objects.get(pk=referral_id).etag
+
+
+def database_text() -> str:
+    """Every row of every table as JSON text (bytea as hex): what a seized disk would give."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+        )
+        tables = [row[0] for row in cursor.fetchall()]
+        out = []
+        for table in tables:
+            cursor.execute(f'SELECT row_to_json(t)::text FROM "{table}" t')
+            out.extend(row[0] for row in cursor.fetchall())
+    return "\n".join(out)
+
+
+PIN = "480391"
+
+
+@pytest.fixture
+def self_referral(create_referral):
+    """A referral whose person got a PIN with the claim code: its summary, with `pin` added."""
+
+    def create(**overrides):
+        created = create_referral(self_service_pin=PIN, **overrides)
+        return {**created, "pin": PIN}
+
+    return create
+
+
+def sign_in(client, code: str, pin: str = PIN, **extra):
+    """POST /api/v1/self/token as the person's phone would."""
+    return client.post("/api/v1/self/token", {"code": code, "pin": pin}, format="json", **extra)
+
+
+@pytest.fixture
+def person(self_referral):
+    """The person of a new self-service referral, signed in: an APIClient with their token."""
+    created = self_referral()
+    client = APIClient()
+    response = sign_in(client, created["claim_code"])
+    assert response.status_code == 201, response.content
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['token']}")
+    client.referral = created
+    return client

@@ -1,5 +1,6 @@
-"""A unique canary string in every personal field must appear nowhere in a pg_dump of the
-database (neither as text nor hex-encoded in a bytea column) nor in the logs."""
+"""A unique canary string in every personal field (the consent's staff reference and purpose
+note included) must appear nowhere in a pg_dump of the database (neither as text nor
+hex-encoded in a bytea column) nor in the logs."""
 
 import importlib.util
 import logging
@@ -65,7 +66,7 @@ def test_canary_is_in_neither_the_dump_nor_the_logs(
         status="active",
         data_categories=["contact", "health", "legal", "notes"],
     )
-    service = Service.objects.create(organisation=receiver_org, name="Clinic")
+    service = Service.objects.create(organisation=receiver_org, name=control)
     sender = api_client_for(sender_org)
     receiver = api_client_for(receiver_org)
     body = referral_payload(
@@ -86,11 +87,11 @@ def test_canary_is_in_neither_the_dump_nor_the_logs(
         reason=canary,
         health=canary,
         legal=canary,
-        consent={"recorded_by": control},
+        consent={"recorded_by": canary, "purpose_note": canary},
     )
 
     created = sender.post(
-        "/api/v1/referrals/", body, format="json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex
+        "/api/v1/referrals", body, format="json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex
     )
     assert created.status_code == 201
     rid = created.json()["id"]
@@ -101,7 +102,7 @@ def test_canary_is_in_neither_the_dump_nor_the_logs(
     detail = receiver.get(f"/api/v1/referrals/{rid}")
     assert detail.json()["legal"] == canary
     assert detail.json()["decline_note"] == canary
-    assert receiver.get(f"/api/v1/referrals/{rid}/notes").json()[0]["text"] == canary
+    assert receiver.get(f"/api/v1/referrals/{rid}/notes").json()["results"][0]["text"] == canary
 
     dump = pg_dump()
 

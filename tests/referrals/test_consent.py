@@ -2,6 +2,7 @@
 checked in the database with raw SQL rather than through the API."""
 
 from datetime import timedelta
+from urllib.parse import quote
 
 from django.db import connection
 from django.utils import timezone
@@ -43,7 +44,7 @@ class TestConsentScoping:
         body = payload(consent={"data_categories": ["notes"]})
         for name in ("contact", "health", "legal"):
             body.pop(name)
-        rid = sender.post("/api/v1/referrals/", body, format="json").json()["id"]
+        rid = sender.post("/api/v1/referrals", body, format="json").json()["id"]
         for client in (receiver, sender):
             detail = client.get(f"/api/v1/referrals/{rid}").json()
             for name in ("contact", "health", "legal", "decline_note"):
@@ -57,7 +58,7 @@ class TestConsentScoping:
         body.pop("legal")
         body["contact"] = {"handle": "mia.42"}
         body["person"] = {"name": "Mia"}
-        rid = sender.post("/api/v1/referrals/", body, format="json").json()["id"]
+        rid = sender.post("/api/v1/referrals", body, format="json").json()["id"]
         detail = receiver.get(f"/api/v1/referrals/{rid}").json()
         assert detail["contact"] == {"handle": "mia.42"}
         assert detail["person"] == {"name": "Mia"}
@@ -73,6 +74,16 @@ class TestClaimCode:
         created = create_referral()
         code = created["claim_code"]
         response = receiver.get(f"/api/v1/referrals/claim/{code.lower()}")
+        assert response.status_code == 200
+        assert response.json()["referral"]["id"] == created["id"]
+
+    def test_the_receiver_reads_a_code_as_the_person_does(self, create_referral, receiver):
+        """As typed from the slip: dashes and spaces between groups, any case. The self-service
+        sign-in reads the same code the same way."""
+        created = create_referral()
+        code = created["claim_code"]
+        typed = quote(f" {code[:4].lower()}-{code[4:]} ")
+        response = receiver.get(f"/api/v1/referrals/claim/{typed}")
         assert response.status_code == 200
         assert response.json()["referral"]["id"] == created["id"]
 
@@ -100,21 +111,24 @@ class TestNotes:
         assert event.organisation_id == sender.organisation.pk
         assert "Thursday" not in str(event.data)
         for client in (sender, receiver):
-            notes = client.get(f"/api/v1/referrals/{rid}/notes").json()
+            notes = client.get(f"/api/v1/referrals/{rid}/notes").json()["results"]
             assert [n["text"] for n in notes] == ["She prefers mornings.", "Thursday 10:00."]
             assert notes[1]["author"] == str(receiver.organisation.pk)
         with connection.cursor() as cursor:
             cursor.execute("SELECT ciphertext FROM referrals_referralnote")
             assert all(b"Thursday" not in bytes(r[0]) for r in cursor.fetchall())
-        kinds = [e["kind"] for e in sender.get(f"/api/v1/referrals/{rid}/timeline").json()]
+        kinds = [
+            e["kind"] for e in sender.get(f"/api/v1/referrals/{rid}/timeline").json()["results"]
+        ]
         assert kinds == ["created", "note_added", "note_added"]
 
     def test_notes_need_the_notes_category(self, create_referral, sender, receiver):
         rid = create_referral(consent={"data_categories": ["contact", "health", "legal"]})["id"]
         response = sender.post(f"/api/v1/referrals/{rid}/notes", {"text": "hi"})
-        assert response.status_code == 403
+        assert response.status_code == 409
         assert response.json()["type"] == "/problems/not-consented"
-        assert receiver.get(f"/api/v1/referrals/{rid}/notes").status_code == 403
+        read = receiver.get(f"/api/v1/referrals/{rid}/notes")
+        assert (read.status_code, read.json()["type"]) == (409, "/problems/not-consented")
         assert rows("referrals_referralnote", rid) == 0
 
     def test_note_shape(self, create_referral, sender):
@@ -152,7 +166,7 @@ class TestRevocation:
             "referral.consent_revoked",
             receiver.organisation.pk,
         )
-        timeline = receiver.get(f"/api/v1/referrals/{rid}/timeline").json()
+        timeline = receiver.get(f"/api/v1/referrals/{rid}/timeline").json()["results"]
         assert [e["kind"] for e in timeline] == [
             "created",
             "note_added",
@@ -169,11 +183,14 @@ class TestRevocation:
         assert act(receiver, rid, "receive", etag=gone["etag"]).status_code == 200
         assert act(receiver, rid, "decline", body={"reason": "other"}).status_code == 200
 
-    def test_receiver_cannot_revoke(self, create_referral, receiver):
+    def test_the_receiver_records_it_too_and_the_sender_hears(self, create_referral, receiver):
+        """Issue 13: the person may tell either organisation (see test_person_controls)."""
         rid = create_referral()["id"]
-        response = receiver.post(f"/api/v1/referrals/{rid}/consent/revoke")
-        assert response.status_code == 403
-        assert rows("referrals_personaldata", rid) > 0
+        response = receiver.post(f"/api/v1/referrals/{rid}/consent/revoke", {"method": "phone"})
+        assert response.status_code == 200
+        assert all(rows(t, rid) == 0 for t in PERSONAL_TABLES)
+        event = Event.objects.get(type="referral.consent_revoked")
+        assert event.organisation_id != receiver.organisation.pk
 
     def test_repeating_is_harmless(self, create_referral, sender):
         rid = create_referral()["id"]
@@ -185,7 +202,7 @@ class TestRevocation:
     def test_lists_still_show_the_referral(self, create_referral, receiver, sender):
         rid = create_referral()["id"]
         sender.post(f"/api/v1/referrals/{rid}/consent/revoke")
-        inbox = receiver.get("/api/v1/referrals/?box=inbox").json()["results"]
+        inbox = receiver.get("/api/v1/referrals?box=inbox").json()["results"]
         assert [(r["id"], r["personal_data"]) for r in inbox] == [(rid, "revoked")]
 
 
@@ -206,7 +223,10 @@ class TestConsentExpiry:
         assert response.status_code == 410
         assert response.json()["type"] == "/problems/consent-expired"
         assert receiver.get(f"/api/v1/referrals/{valid}").status_code == 200
-        kinds = [e["kind"] for e in receiver.get(f"/api/v1/referrals/{expired}/timeline").json()]
+        kinds = [
+            e["kind"]
+            for e in receiver.get(f"/api/v1/referrals/{expired}/timeline").json()["results"]
+        ]
         assert kinds == ["created", "consent_expired"]
         assert consents_destroy_expired() == 0
 
@@ -225,20 +245,20 @@ class TestDisclosureLog:
 
         body = payload(consent={"data_categories": ["notes", "contact"]})
         del body["health"], body["legal"]
-        created = sender.post("/api/v1/referrals/", body, format="json").json()
+        created = sender.post("/api/v1/referrals", body, format="json").json()
         rid = created["id"]
         receiver.get(f"/api/v1/referrals/{rid}")
         receiver.get(f"/api/v1/referrals/claim/{created['claim_code']}")
         sender.post(f"/api/v1/referrals/{rid}/notes", {"text": "hello"})
         receiver.get(f"/api/v1/referrals/{rid}/notes")
         receiver.get(f"/api/v1/referrals/{rid}/timeline")
-        receiver.get("/api/v1/referrals/")
+        receiver.get("/api/v1/referrals")
         rows = list(
             Disclosure.objects.filter(referral_id=rid)
             .order_by("id")
             .values_list("organisation_id", "operation", "categories")
         )
-        everything = ["contact", "person", "reason", "safe_contact"]
+        everything = ["consent", "contact", "person", "reason", "safe_contact"]
         assert rows == [
             (receiver.organisation.pk, "referrals:detail", everything),
             (receiver.organisation.pk, "referrals:claim", everything),

@@ -3,17 +3,26 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from api.models import Event
 from partners.models import Partnership, Service
-from referrals.models import Consent, PersonalData, Referral, ReferralKey, TimelineEntry
+from referrals import services
+from referrals.api.serializers import ReferralCreateSerializer
+from referrals.models import (
+    Consent,
+    KeyEpoch,
+    PersonalData,
+    Referral,
+    ReferralKey,
+    TimelineEntry,
+)
 from referrals.services import CLAIM_ALPHABET
 
 
 def post(client, body, **headers):
-    return client.post("/api/v1/referrals/", body, format="json", **headers)
+    return client.post("/api/v1/referrals", body, format="json", **headers)
 
 
 def test_create_answers_metadata_only(sender, payload, receiver_org, sender_org):
@@ -39,16 +48,18 @@ def test_create_stores_ciphertext_key_consent_timeline_and_event(sender, payload
     body = post(sender, payload()).json()
     referral = Referral.objects.get(pk=body["id"])
 
-    assert Consent.objects.get(referral=referral).recorded_by == "staff-17"
-    assert ReferralKey.objects.get(referral=referral).kid == "dev1"
+    assert Consent.objects.get(referral=referral).purpose == "sexual-health"
+    key = ReferralKey.objects.get(referral=referral)
+    assert (key.epoch, key.kid) == (KeyEpoch.objects.get(retired=None).pk, "")
     fields = set(PersonalData.objects.filter(referral=referral).values_list("field", flat=True))
-    assert fields == {"person", "safe_contact", "contact", "reason", "health", "legal"}
+    assert fields == {"person", "safe_contact", "contact", "reason", "health", "legal", "consent"}
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT ciphertext FROM referrals_personaldata WHERE referral_id = %s", [referral.pk]
         )
         blobs = [bytes(row[0]) for row in cursor.fetchall()]
     assert all(b"Mia" not in blob and b"PrEP" not in blob for blob in blobs)
+    assert all(b"staff-17" not in blob for blob in blobs)
     entry = TimelineEntry.objects.get(referral=referral)
     assert (entry.kind, entry.to_status, str(entry.actor_id)) == (
         "created",
@@ -57,12 +68,39 @@ def test_create_stores_ciphertext_key_consent_timeline_and_event(sender, payload
     )
     event = Event.objects.get(type="referral.received")
     assert event.organisation_id == receiver_org.pk
-    assert set(event.data) == {"referral", "status", "at"}
+    assert set(event.data) == {"referral_id", "sender_id", "receiver_id", "status", "at"}
 
 
-def test_claim_codes_are_unique(sender, payload):
-    codes = {post(sender, payload()).json()["claim_code"] for _ in range(20)}
-    assert len(codes) == 20
+def test_a_claim_code_collision_is_retried_with_a_fresh_code(sender, payload, monkeypatch):
+    """The code generator is forced to repeat a code in use: the insert finds the conflict, and
+    the next code is taken; the first referral keeps its code."""
+    first = post(sender, payload()).json()
+    codes = iter([first["claim_code"], first["claim_code"], "HJKMNPQR"])
+    monkeypatch.setattr(services, "_new_claim_code", lambda: next(codes))
+
+    response = post(sender, payload())
+
+    assert response.status_code == 201, response.content
+    assert response.json()["claim_code"] == "HJKMNPQR"
+    assert Referral.objects.get(pk=first["id"]).claim_code == first["claim_code"]
+    assert Referral.objects.count() == 2
+    assert Event.objects.filter(type="referral.received").count() == 2
+
+
+def test_no_free_claim_code_raises_and_writes_nothing(sender, payload, sender_org, monkeypatch):
+    """Five collisions in a row end in IntegrityError, inside one transaction: no referral, no
+    personal data, no event is left behind."""
+    taken = post(sender, payload()).json()["claim_code"]
+    monkeypatch.setattr(services, "_new_claim_code", lambda: taken)
+    data = ReferralCreateSerializer(data=payload())
+    assert data.is_valid(), data.errors
+
+    with pytest.raises(IntegrityError, match="no free claim code"), transaction.atomic():
+        services.referral_create(sender=sender_org, data=data.validated_data)
+
+    assert Referral.objects.count() == 1
+    assert PersonalData.objects.values("referral").distinct().count() == 1
+    assert Event.objects.filter(type="referral.received").count() == 1
 
 
 def test_minimal_referral(sender, payload):
@@ -117,7 +155,7 @@ class TestPartnershipGating:
 class TestConsentRules:
     def test_recipient_must_be_the_receiver(self, sender, payload, stranger_org):
         response = post(sender, payload(consent={"recipient": str(stranger_org.pk)}))
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert response.json()["errors"][0]["pointer"] == "/consent/recipient"
 
     def test_consent_is_required(self, sender, payload):
@@ -129,7 +167,7 @@ class TestConsentRules:
 
     def test_consented_must_be_true(self, sender, payload):
         response = post(sender, payload(consent={"consented": False}))
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert response.json()["errors"][0]["pointer"] == "/consent/consented"
 
     def test_default_expiry_is_90_days(self, sender, payload):
@@ -154,7 +192,7 @@ class TestConsentRules:
             }
         )
         response = post(sender, too_long)
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert response.json()["errors"][0]["pointer"] == "/consent/expires_at"
 
     def test_given_in_the_future_is_refused(self, sender, payload):
@@ -164,7 +202,7 @@ class TestConsentRules:
 
     def test_fields_outside_the_consented_categories_are_refused(self, sender, payload):
         response = post(sender, payload(consent={"data_categories": ["notes"]}))
-        assert response.status_code == 400
+        assert response.status_code == 422
         pointers = [e["pointer"] for e in response.json()["errors"]]
         assert pointers == ["/contact", "/health", "/legal"]
         assert Referral.objects.count() == 0
@@ -253,7 +291,7 @@ class TestOtherValidation:
     def test_service_must_belong_to_receiver(self, sender, payload, stranger_org):
         other = Service.objects.create(organisation=stranger_org, name="Elsewhere")
         response = post(sender, payload(service=str(other.pk)))
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert response.json()["errors"][0]["pointer"] == "/service"
 
     def test_inactive_service(self, sender, payload, service):
@@ -264,9 +302,14 @@ class TestOtherValidation:
         response = post(sender, payload(receiver="00000000-0000-0000-0000-000000000009"))
         assert response.json()["errors"][0]["pointer"] == "/receiver"
 
+    def test_an_empty_contact_is_a_rule_not_a_schema_error(self, sender, payload):
+        response = post(sender, payload(contact={}))
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["pointer"] == "/contact"
+
     def test_unknown_taxonomy_code(self, sender, payload):
         response = post(sender, payload(needs=["sti-testing", "no-such-need"]))
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert "no-such-need" in response.json()["detail"]
 
     def test_safe_contact_needs_a_channel_or_do_not_contact(self, sender, payload):
@@ -286,6 +329,6 @@ class TestOtherValidation:
         assert response.json()["errors"][0]["pointer"] == "/receiver"
 
     def test_malformed_json(self, sender):
-        response = sender.post("/api/v1/referrals/", "{", content_type="application/json")
+        response = sender.post("/api/v1/referrals", "{", content_type="application/json")
         assert response.status_code == 400
         assert response.json()["type"] == "/problems/malformed-json"

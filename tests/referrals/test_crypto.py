@@ -1,19 +1,24 @@
-"""Envelope encryption: associated data binds ciphertexts to their referral and field, keys
-rotate without touching ciphertext, and configuration mistakes fail loudly."""
+"""Envelope encryption: associated data binds ciphertexts to their referral, field and epoch,
+key-encryption keys rotate without touching ciphertext, and configuration mistakes fail
+loudly."""
 
 import base64
 import io
+import json
 import os
 import subprocess
 import sys
 import uuid
+from types import SimpleNamespace
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
-from referrals import crypto
-from referrals.models import PersonalData, ReferralKey
+from referrals import crypto, keyring
+from referrals.models import KeyEpoch, PersonalData, ReferralKey
 
 NEW_KEK = "k2026:" + base64.b64encode(b"n" * 32).decode()
 
@@ -32,14 +37,19 @@ def test_round_trip_and_binding():
     assert blob != crypto.encrypt_field(key, rid, "reason", {"a": "é"}), "nonces must differ"
 
 
-def test_wrapped_key_is_bound_to_its_referral():
+def test_wrapped_key_is_bound_to_its_referral_and_epoch():
+    keyring.create(1)
+    keyring.create(2)
     rid = uuid.uuid4()
-    kid, wrapped = crypto.wrap(rid, b"k" * 32)
-    assert crypto.unwrap(rid, kid, wrapped) == b"k" * 32
+    wrapped = keyring.wrap(1, rid, b"k" * 32)
+
+    assert keyring.unwrap(rid, SimpleNamespace(epoch=1, kid="", wrapped=wrapped)) == b"k" * 32
     with pytest.raises(crypto.KeyUnavailable):
-        crypto.unwrap(uuid.uuid4(), kid, wrapped)
+        keyring.unwrap(uuid.uuid4(), SimpleNamespace(epoch=1, kid="", wrapped=wrapped))
     with pytest.raises(crypto.KeyUnavailable):
-        crypto.unwrap(rid, "unknown-kid", wrapped)
+        keyring.unwrap(rid, SimpleNamespace(epoch=2, kid="", wrapped=wrapped))
+    with pytest.raises(keyring.EpochDestroyed):
+        keyring.unwrap(rid, SimpleNamespace(epoch=3, kid="", wrapped=wrapped))
 
 
 def test_ciphertext_swapped_between_referrals_does_not_decrypt(create_referral, receiver):
@@ -58,21 +68,48 @@ def test_ciphertext_swapped_between_referrals_does_not_decrypt(create_referral, 
 def test_bad_keyring_configuration(spec, settings):
     settings.REFERRAL_KEKS = spec
     with pytest.raises(ImproperlyConfigured):
-        crypto.keyring()
+        crypto.keks()
 
 
-def test_rotate_keys(create_referral, receiver, settings):
-    old = [create_referral()["id"] for _ in range(3)]
+def legacy_wrap(referral_id, data_key: bytes) -> bytes:
+    """A data key wrapped by the dev KEK directly, as stored before epochs."""
+    kek = base64.b64decode(settings.DEV_REFERRAL_KEKS.partition(":")[2])
+    nonce = os.urandom(12)
+    aad = b"srn:data-key:" + str(referral_id).encode()
+    return b"\x01" + nonce + AESGCM(kek).encrypt(nonce, data_key, aad)
+
+
+def epoch_files(directory) -> dict[int, str]:
+    return {
+        int(path.stem.removeprefix("epoch-")): json.loads(path.read_text())["kek"]
+        for path in directory.glob("epoch-*.key")
+    }
+
+
+def test_rotate_keys(create_referral, receiver, settings, referral_keyring):
+    old = [create_referral()["id"] for _ in range(2)]
+    legacy = create_referral()["id"]
+    key = ReferralKey.objects.get(referral_id=legacy)
+    data_key = keyring.unwrap(legacy, key)
+    ReferralKey.objects.filter(pk=legacy).update(
+        epoch=None, kid="dev1", wrapped=legacy_wrap(legacy, data_key)
+    )
+    assert receiver.get(f"/api/v1/referrals/{legacy}").json()["reason"]
     ciphertexts = dict(PersonalData.objects.values_list("pk", "ciphertext"))
     settings.REFERRAL_KEKS = f"{NEW_KEK},{settings.DEV_REFERRAL_KEKS}"
     newer = create_referral()["id"]
-    assert ReferralKey.objects.get(referral_id=newer).kid == "k2026"
+    assert set(epoch_files(referral_keyring).values()) == {"dev1"}
     out = io.StringIO()
 
     call_command("rotate_keys", "--batch", "2", stdout=out)
 
-    assert "Rewrapped 3 data keys with key-encryption key k2026" in out.getvalue()
-    assert set(ReferralKey.objects.values_list("kid", flat=True)) == {"k2026"}
+    assert (
+        "Rewrapped 1 epoch keys with key-encryption key k2026; moved 1 data keys from before "
+        "epochs under the newest epoch." in out.getvalue()
+    )
+    assert set(epoch_files(referral_keyring).values()) == {"k2026"}
+    epoch = KeyEpoch.objects.get(retired=None).pk
+    assert set(ReferralKey.objects.values_list("epoch", "kid")) == {(epoch, "")}
     assert {pk: bytes(c) for pk, c in PersonalData.objects.values_list("pk", "ciphertext")} == {
         pk: bytes(c) for pk, c in ciphertexts.items()
     } | {
@@ -81,10 +118,10 @@ def test_rotate_keys(create_referral, receiver, settings):
     }
     # The old KEK can now be removed: everything still reads.
     settings.REFERRAL_KEKS = NEW_KEK
-    for rid in [*old, newer]:
+    for rid in [*old, legacy, newer]:
         assert receiver.get(f"/api/v1/referrals/{rid}").json()["reason"]
     call_command("rotate_keys", stdout=out)
-    assert "Rewrapped 0 data keys" in out.getvalue()
+    assert "Rewrapped 0 epoch keys with key-encryption key k2026; moved 0" in out.getvalue()
 
 
 def test_missing_kek_is_refused_not_guessed(create_referral, receiver, settings):

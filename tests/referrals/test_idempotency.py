@@ -10,7 +10,7 @@ from django.db import connection, connections
 from api.models import Event, IdempotencyKey
 from referrals.models import Referral
 
-URL = "/api/v1/referrals/"
+URL = "/api/v1/referrals"
 
 
 def post(client, body, key):

@@ -60,7 +60,14 @@ def test_legal_transition(action, source, target, create_referral, sender, recei
     events = Event.objects.order_by("created")[before:]
     assert {e.type for e in events} == {"referral.status_changed"}
     assert {e.organisation_id for e in events} == {stored.sender_id, stored.receiver_id}
-    assert set(events[0].data) == {"referral", "status", "at", "previous_status"}
+    assert set(events[0].data) == {
+        "referral_id",
+        "sender_id",
+        "receiver_id",
+        "status",
+        "at",
+        "previous_status",
+    }
 
 
 @pytest.mark.parametrize(("action", "status"), ILLEGAL)
@@ -84,16 +91,22 @@ def test_illegal_transition_is_409_with_allowed_actions(
 
 
 @pytest.mark.parametrize("action", list(TRANSITIONS))
-def test_other_side_gets_403(action, create_referral, sender, receiver):
+def test_other_side_gets_409_wrong_party(action, create_referral, sender, receiver):
+    """A conflict with the caller's part in the referral, not a 403: the token holds every
+    scope, and what refuses the request is which side the caller is on."""
     referral = create_referral()
     source = sorted(TRANSITIONS[action].sources)[0]
     set_status(referral["id"], source)
-    wrong = receiver if TRANSITIONS[action].side == "sender" else sender
+    side = "receiver" if TRANSITIONS[action].side == "sender" else "sender"
+    wrong = receiver if side == "receiver" else sender
 
     response = act(wrong, referral["id"], action, body=BODIES.get(action))
 
-    assert response.status_code == 403, response.content
-    assert response.json()["type"] == "/problems/wrong-side"
+    assert response.status_code == 409, response.content
+    problem = response.json()
+    assert problem["type"] == "/problems/wrong-party"
+    expected = [name for name, t in TRANSITIONS.items() if t.side == side and source in t.sources]
+    assert problem["allowed_actions"] == expected
     assert Referral.objects.get(pk=referral["id"]).status == source
 
 
@@ -105,7 +118,7 @@ def test_full_closed_loop_through_the_api(create_referral, sender, receiver):
     response = act(receiver, rid, "complete", body={"outcome": "referred_on"})
     assert response.json()["status"] == "completed"
     assert response.json()["outcome"] == "referred_on"
-    timeline = sender.get(f"/api/v1/referrals/{rid}/timeline").json()
+    timeline = sender.get(f"/api/v1/referrals/{rid}/timeline").json()["results"]
     assert [e["to_status"] for e in timeline] == [
         "requested",
         "received",
@@ -153,7 +166,8 @@ class TestIfMatch:
         rid = create_referral()["id"]
         response = receiver.post(f"/api/v1/referrals/{rid}/receive", {}, format="json")
         assert response.status_code == 428
-        assert response.json()["type"] == "/problems/if-match-required"
+        assert response.json()["type"] == "/problems/precondition-required"
+        assert response.json()["etag"] == '"1"'
         assert Referral.objects.get(pk=rid).status == "requested"
 
     def test_stale_etag_is_412(self, create_referral, receiver):
@@ -161,8 +175,25 @@ class TestIfMatch:
         assert act(receiver, rid, "receive", etag='"1"').status_code == 200
         response = act(receiver, rid, "accept", etag='"1"')
         assert response.status_code == 412
+        assert response.json()["type"] == "/problems/precondition-failed"
         assert response.json()["etag"] == '"2"'
+        assert response.json()["status_now"] == "received"
         assert Referral.objects.get(pk=rid).status == "received"
+
+    @pytest.mark.parametrize("etag", ["2", "1", '"2', "W/2", "", '"2",'])
+    def test_an_unquoted_etag_is_malformed_not_stale(self, create_referral, receiver, etag):
+        rid = create_referral()["id"]
+        assert act(receiver, rid, "receive", etag='"1"').status_code == 200
+        response = act(receiver, rid, "accept", etag=etag)
+        assert response.status_code == 400, response.content
+        assert response.json()["type"] == "/problems/malformed-if-match"
+        assert Referral.objects.get(pk=rid).status == "received"
+
+    @pytest.mark.parametrize("etag", ['"2"', ' "9" , "2" ', "*", 'W/"7", "2"'])
+    def test_well_formed_lists_and_the_star_are_read(self, create_referral, receiver, etag):
+        rid = create_referral()["id"]
+        assert act(receiver, rid, "receive", etag='"1"').status_code == 200
+        assert act(receiver, rid, "accept", etag=etag).status_code == 200
 
     def test_current_etag_from_a_get_works(self, create_referral, receiver):
         rid = create_referral()["id"]

@@ -19,16 +19,16 @@ def ids(response) -> list[str]:
 def test_inbox_and_outbox(create_referral, sender, receiver):
     first = create_referral()["id"]
     second = create_referral()["id"]
-    assert ids(receiver.get("/api/v1/referrals/?box=inbox")) == [second, first]
-    assert ids(receiver.get("/api/v1/referrals/")) == [second, first]
-    assert ids(receiver.get("/api/v1/referrals/?box=outbox")) == []
-    assert ids(sender.get("/api/v1/referrals/?box=outbox")) == [second, first]
-    assert ids(sender.get("/api/v1/referrals/?box=inbox")) == []
+    assert ids(receiver.get("/api/v1/referrals?box=inbox")) == [second, first]
+    assert ids(receiver.get("/api/v1/referrals")) == [second, first]
+    assert ids(receiver.get("/api/v1/referrals?box=outbox")) == []
+    assert ids(sender.get("/api/v1/referrals?box=outbox")) == [second, first]
+    assert ids(sender.get("/api/v1/referrals?box=inbox")) == []
 
 
 def test_items_carry_metadata_only(create_referral, receiver):
     create_referral()
-    item = receiver.get("/api/v1/referrals/").json()["results"][0]
+    item = receiver.get("/api/v1/referrals").json()["results"][0]
     assert set(item) == {
         "id",
         "claim_code",
@@ -42,6 +42,7 @@ def test_items_carry_metadata_only(create_referral, receiver):
         "decline_reason",
         "outcome",
         "personal_data",
+        "self_service",
         "version",
         "created",
         "updated",
@@ -57,7 +58,7 @@ def test_filters(create_referral, receiver, service, receiver_org):
     act(receiver, urgent, "receive")
 
     def query(params):
-        return ids(receiver.get("/api/v1/referrals/?" + params))
+        return ids(receiver.get("/api/v1/referrals?" + params))
 
     assert query("status=received") == [urgent]
     assert query("status=received&status=requested") == [elsewhere, urgent, routine]
@@ -89,7 +90,7 @@ def test_filters(create_referral, receiver, service, receiver_org):
     ],
 )
 def test_bad_filters_are_400_naming_the_parameter(params, pointer, receiver):
-    response = receiver.get("/api/v1/referrals/?" + params)
+    response = receiver.get("/api/v1/referrals?" + params)
     assert response.status_code == 400
     assert response.json()["errors"][0]["pointer"].startswith(pointer)
 
@@ -97,7 +98,7 @@ def test_bad_filters_are_400_naming_the_parameter(params, pointer, receiver):
 def test_cursor_pagination_newest_first(create_referral, receiver):
     created = [create_referral()["id"] for _ in range(7)]
     seen = []
-    url = "/api/v1/referrals/?limit=3"
+    url = "/api/v1/referrals?limit=3"
     while url:
         page = receiver.get(url).json()
         seen += [r["id"] for r in page["results"]]
@@ -112,7 +113,7 @@ def test_query_count_is_constant_in_page_size(create_referral, receiver, django_
     # itself, whatever the page size.
     for limit in (2, 12):
         with django_assert_num_queries(2):
-            response = receiver.get(f"/api/v1/referrals/?limit={limit}&status=requested")
+            response = receiver.get(f"/api/v1/referrals?limit={limit}&status=requested")
         assert len(response.json()["results"]) == limit
 
 
@@ -131,7 +132,7 @@ def test_inbox_summaries_built_in_sql_match_the_serializer(create_referral, send
     on_the_second = timezone.now().replace(microsecond=0) + timedelta(days=2)
     closed = timezone.now().replace(microsecond=123456)
     Referral.objects.filter(pk=first).update(closed=closed, respond_by=on_the_second)
-    page = receiver.get("/api/v1/referrals/?box=inbox")
+    page = receiver.get("/api/v1/referrals?box=inbox")
     assert page["Content-Type"] == "application/json"
     expected = [
         serializers.Serializer.to_representation(ReferralSummarySerializer(), referral)

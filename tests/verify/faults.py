@@ -14,8 +14,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.servers import api_server, with_database
 from tests.verify import stack as verify_stack
-from tests.verify.stack import base_env, gunicorn, manage, redis_server, say, with_database
+from tests.verify.stack import base_env, manage, redis_server, say
 
 
 def fetch(url: str, token: str | None = None) -> tuple[int, str, dict, float]:
@@ -48,7 +49,7 @@ def database_down() -> dict:
                 env = base_env(url, CELERY_BROKER_URL=broker, VAR_DIR=tmp)
                 manage("migrate", "--no-input", "-v", "0", env=env)
                 credentials = json.loads(manage("seed_demo", "--json", env=env))
-                with gunicorn(env) as api:
+                with api_server(env) as api:
                     base = api.base_url
                     secret = credentials["demo-clinic"]["client_secret"]
                     token = verify_stack.get_token(base, "demo-clinic", secret)

@@ -1,20 +1,30 @@
 """The real stack the verify checks run against, each piece started here and stopped on exit:
-a fresh `srn_verify` database on the DATABASE_URL server, a private redis-server as the Celery
-broker, gunicorn with 2 workers and a Celery worker, seeded with the demo network."""
+a fresh `<name>_verify` database beside DATABASE_URL's own (`srn_verify` beside `postgres`), a
+private redis-server as the Celery broker, the API as `make run` serves it (gunicorn, 2 workers)
+and a Celery worker, seeded with the demo network."""
 
 import contextlib
 import json
 import os
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 
-from tests.api.webhooks.processes import redis_server_binary
-from tests.bench.harness import PYTHON, ROOT, free_port, get_token
+from tests.bench.harness import get_token
+from tests.servers import (
+    PYTHON,
+    ROOT,
+    answers_200,
+    api_server,
+    free_port,
+    redis_command,
+    redis_pongs,
+    stop,
+    wait_until,
+    with_database,
+)
 
 SETTINGS = "api.settings.verify"
 # Everything the checks write (demo credentials, reports, the screenshot, generated client) lives
@@ -27,11 +37,14 @@ def say(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+def verify_database_name(base_url: str) -> str:
+    """Named after DATABASE_URL's own database, so two checkouts verifying on one server never
+    drop each other's database."""
+    name = urlsplit(base_url).path.lstrip("/")
+    return "srn_verify" if name in ("", "postgres") else f"{name}_verify"
 
 
-def fresh_database(base_url: str, name: str = "srn_verify") -> str:
+def fresh_database(base_url: str, name: str) -> str:
     """Drop and re-create `name` on the server of `base_url`, so every run starts from the same
     data (fuzzing results and memory figures do not depend on what a previous run left)."""
     admin = with_database(base_url, "postgres")
@@ -54,23 +67,13 @@ def base_env(database_url: str, **extra: str) -> dict:
 
 def manage(*args: str, env: dict) -> str:
     result = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
     )
+    if result.returncode:
+        raise RuntimeError(
+            f"manage.py {' '.join(args)} exited with {result.returncode}:\n{result.stderr[-4000:]}"
+        )
     return result.stdout
-
-
-def wait_for(url: str, timeout: float = 60, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline or (process is not None and process.poll() is not None):
-            raise RuntimeError(f"{url} did not answer 200 within {timeout} s")
-        time.sleep(0.2)
 
 
 def children(pid: int) -> list[int]:
@@ -86,68 +89,19 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @contextlib.contextmanager
 def redis_server():
-    """A redis-server of our own on a free port (the machine's Redis is never touched), with no
-    persistence: it is a broker for one run."""
-    binary = redis_server_binary()
+    """A redis-server of our own on a free port, as the Celery broker of one run."""
     port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
+    process = subprocess.Popen(redis_command(port), stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError):
-                import socket
-
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        break
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.1)
+        wait_until(
+            redis_pongs(port),
+            "redis-server answering PING",
+            10,
+            alive=lambda: process.poll() is None,
+        )
         yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        stop(process)
-
-
-@contextlib.contextmanager
-def gunicorn(env: dict, workers: int = 2):
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "gunicorn",
-            "api.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(base + "/healthz", process=process)
-        process.base_url = base
-        yield process
     finally:
         stop(process)
 
@@ -203,14 +157,15 @@ def running_stack(base_database_url: str):
     VAR.mkdir(parents=True, exist_ok=True)
     # A fresh database gets fresh OAuth clients, so stale credentials must not be reused.
     (VAR / "demo-credentials.json").unlink(missing_ok=True)
-    say("fresh srn_verify database, migrations")
-    database_url = fresh_database(base_database_url)
+    name = verify_database_name(base_database_url)
+    say(f"fresh {name} database, migrations")
+    database_url = fresh_database(base_database_url, name)
     with redis_server() as broker:
         env = base_env(database_url, CELERY_BROKER_URL=broker)
         manage("migrate", "--no-input", "-v", "0", env=env)
         say("seeding the demo network")
         credentials = json.loads(manage("seed_demo", "--json", env=env))
-        with celery_worker(env), gunicorn(env) as server:
-            wait_for(server.base_url + "/readyz")
+        with celery_worker(env), api_server(env) as server:
+            wait_until(answers_200(server.base_url + "/readyz"), "/readyz answering 200")
             say(f"stack ready at {server.base_url} (gunicorn pid {server.pid})")
             yield Stack(server.base_url, database_url, env, server, credentials)

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.bench.harness import ROOT
+from tests.servers import ROOT
 from tests.verify.stack import say
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -17,15 +17,37 @@ SPECTRAL = NODE_DIR / "node_modules" / ".bin" / "spectral"
 HERE = Path(__file__).resolve().parent
 
 
-def ensure_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    say("installing Debian's chromium")
-    install = ["apt-get", "install", "-y", "-q", "chromium"]
+# A font for each script the person's page (/me) shows beyond Latin and Cyrillic, so that its
+# screenshots can be read: one small Debian package each.
+FONTS = {"th": "fonts-tlwg-loma", "zh": "fonts-wqy-microhei"}
+
+
+def apt_install(*packages: str) -> None:
+    install = ["apt-get", "install", "-y", "-q", *packages]
     if subprocess.run(install, check=False, stdout=subprocess.DEVNULL).returncode != 0:
         # A machine whose package lists are old or missing needs them first.
         subprocess.run(["apt-get", "update", "-q"], check=True, stdout=subprocess.DEVNULL)
         subprocess.run(install, check=True, stdout=subprocess.DEVNULL)
+
+
+def ensure_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    say("installing Debian's chromium")
+    apt_install("chromium")
+
+
+def ensure_fonts() -> None:
+    missing = [
+        package
+        for language, package in FONTS.items()
+        if not subprocess.run(
+            ["fc-list", f":lang={language}"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    ]
+    if missing:
+        say(f"installing fonts for the person's page: {', '.join(missing)}")
+        apt_install(*missing)
 
 
 def ensure_spectral() -> Path:

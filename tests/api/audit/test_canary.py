@@ -87,8 +87,8 @@ def test_canary_reaches_none_of_the_logs_queues_webhooks_or_trails(
         for organisation in (sender_org, receiver_org):
             webhooks.endpoint_create(organisation=organisation, url=hooks.url, event_types=["*"])
         with django_capture_on_commit_callbacks(execute=True):
-            first = sender.post("/api/v1/referrals/", canary_payload(receiver_org, service))
-            second = sender.post("/api/v1/referrals/", canary_payload(receiver_org, service))
+            first = sender.post("/api/v1/referrals", canary_payload(receiver_org, service))
+            second = sender.post("/api/v1/referrals", canary_payload(receiver_org, service))
             assert first.status_code == second.status_code == 201
             first, second = first.json(), second.json()
             detail = receiver.get(f"/api/v1/referrals/{first['id']}")

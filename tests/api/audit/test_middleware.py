@@ -1,11 +1,14 @@
 """What the audit middleware and signals record, and what they leave out."""
 
+import base64
+
 import pytest
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from api.audit.models import AuditEntry
 from api.audit.selectors import audit_verify
+from api.throttling import claimed_client_id
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.api.audit.urls")]
 
@@ -52,19 +55,28 @@ def test_missing_scope_is_recorded(api_client_for, organisation):
     assert (entry.result, entry.actor_organisation) == ("403", organisation.pk)
 
 
-def test_other_organisations_object_is_recorded_as_denied(client, make_organisation):
+def test_every_404_on_an_object_is_recorded_as_denied_with_the_id_asked_for(
+    client, make_organisation
+):
+    """Another organisation's object and an unknown id are recorded alike (test_denials.py:
+    doing more for one would tell them apart)."""
     other = make_organisation()
+    unknown = "00000000-0000-4000-8000-000000000000"
     response = client.get(f"/api/v1/test-things/{other.pk}")
-    unknown = client.get("/api/v1/test-things/00000000-0000-4000-8000-000000000000")
-    assert response.status_code == unknown.status_code == 404
-    assert response.json()["detail"] == unknown.json()["detail"]
-    (entry,) = entries()
-    assert entry.action == "denied GET test-thing"
-    assert (entry.object_type, entry.object_id, entry.result) == (
-        "organisation",
-        str(other.pk),
-        "404",
-    )
+    missing = client.get(f"/api/v1/test-things/{unknown}")
+    assert response.status_code == missing.status_code == 404
+    assert response.json()["detail"] == missing.json()["detail"]
+    assert [
+        (entry.action, entry.object_type, entry.object_id, entry.result) for entry in entries()
+    ] == [
+        ("denied GET test-thing", "organisation", str(other.pk), "404"),
+        ("denied GET test-thing", "organisation", unknown, "404"),
+    ]
+
+
+def test_a_404_without_an_object_in_the_url_is_not_a_denial(client):
+    assert client.get("/api/v1/no-such-route").status_code == 404
+    assert entries() == []
 
 
 def test_token_requests_are_recorded_without_secrets(make_organisation, make_application):
@@ -110,3 +122,25 @@ def test_head_endpoint(client, anonymous):
     assert response.status_code == 200
     assert response.json() == {"sequence": last.sequence, "hash": last.hash}
     assert anonymous.get("/api/v1/audit/head").status_code == 401
+
+
+def test_a_token_request_names_the_client_the_rate_limit_counts(
+    make_organisation, make_application
+):
+    """One reading of the Basic header for the audit trail and the rate limit: the scheme in any
+    case, the id form-decoded (RFC 6749 §2.3.1)."""
+    from partners.models import Application
+
+    application = make_application(make_organisation())
+    Application.objects.filter(pk=application.pk).update(client_id="partner one/x")
+    basic = base64.b64encode(b"partner+one%2Fx:wrong").decode()
+    response = Client().post(
+        reverse("oauth:token"),
+        {"grant_type": "client_credentials"},
+        HTTP_AUTHORIZATION=f"basic {basic}",
+    )
+    assert response.status_code == 401
+    (entry,) = entries()
+    assert entry.actor_application == "partner one/x"
+    request = RequestFactory().post("/", HTTP_AUTHORIZATION=f"basic {basic}")
+    assert claimed_client_id(request) == entry.actor_application

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from api.audit.models import AuditEntry
 from api.audit.selectors import audit_verify
-from partners.models import Service
+from partners.models import Partnership, PartnershipStatus, Service
 from referrals.models import Consent
 from referrals.services import consents_destroy_expired
 from tests.api.audit.factories import make_referral
@@ -47,14 +47,14 @@ def test_consent_expiry_is_audited(make_organisation):
 
 
 def test_writing_to_another_organisations_service_is_audited(api_client_for, make_organisation):
-    """Services are public, so the directory answers 403 (not 404) and the refusal is
-    recorded as such."""
+    """Services are public, so the directory answers 409 `wrong-party` (not 404) and the
+    refusal is recorded as such."""
     owner, intruder = make_organisation(), make_organisation()
     service = Service.objects.create(organisation=owner, name="Drop-in")
     response = api_client_for(intruder).patch(
         f"/api/v1/services/{service.pk}", {"name": "Mine now"}, format="json"
     )
-    assert response.status_code == 403
+    assert response.status_code == 409
     service.refresh_from_db()
     assert service.name == "Drop-in"
     (entry,) = AuditEntry.objects.all()
@@ -62,17 +62,20 @@ def test_writing_to_another_organisations_service_is_audited(api_client_for, mak
         "PATCH service-detail",
         "service",
         str(service.pk),
-        "403",
+        "409",
     )
     assert entry.actor_organisation == intruder.pk
 
 
-def test_unknown_ids_are_not_denials(api_client_for, organisation):
+def test_unknown_ids_are_recorded_like_other_organisations_objects(api_client_for, organisation):
     client = api_client_for(organisation)
     missing = "00000000-0000-4000-8000-000000000000"
     assert client.get(f"/api/v1/referrals/{missing}").status_code == 404
     assert client.patch(f"/api/v1/services/{missing}", {}, format="json").status_code == 404
-    assert [a for a, _, _ in actions()] == ["PATCH service-detail"]
+    assert actions() == [
+        ("denied GET referrals:detail", missing, "404"),
+        ("denied PATCH service-detail", missing, "404"),
+    ]
 
 
 def test_created_objects_are_named_by_their_new_id(api_client_for, make_organisation):
@@ -89,8 +92,23 @@ def test_created_objects_are_named_by_their_new_id(api_client_for, make_organisa
     )
     service = Service.objects.create(organisation=receiver, name="Clinic")
     response = api_client_for(sender).post(
-        "/api/v1/referrals/", referral_payload(receiver, service), format="json"
+        "/api/v1/referrals", referral_payload(receiver, service), format="json"
     )
     assert response.status_code == 201
     assert actions() == [("POST referrals:list", response.json()["id"], "201")]
     assert AuditEntry.objects.get().object_type == "referral"
+
+
+def test_reads_a_rule_refuses_are_audited(api_client_for, make_organisation):
+    """A receiver reading while the partnership is suspended is refused (409) and recorded, as
+    every refusal is: a read that discloses nothing still shows who tried."""
+    sender, receiver = make_organisation(), make_organisation()
+    referral = make_referral(sender, receiver, canary="x")
+    Partnership.objects.filter(pk=referral.partnership_id).update(
+        status=PartnershipStatus.SUSPENDED
+    )
+    response = api_client_for(receiver).get(f"/api/v1/referrals/{referral.pk}")
+    assert response.status_code == 409
+    assert response.json()["type"].endswith("/partnership-suspended")
+    assert actions() == [("GET referrals:detail", str(referral.pk), "409")]
+    assert AuditEntry.objects.get().actor_organisation == receiver.pk

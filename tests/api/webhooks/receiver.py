@@ -1,11 +1,12 @@
 """A real HTTP receiver on loopback for webhook tests: answers from a script of statuses and
-records every request with the time it arrived."""
+records every request with the time it arrived, and when each answer was sent."""
 
 import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.servers import LoopbackServer, QuietHandler
 
 
 @dataclass
@@ -16,49 +17,43 @@ class Received:
     at: float = field(default_factory=time.time)
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """`script` is a list of (status, headers[, delay]) answered in order, then `default`.
-    Status 299 answers with a 4 KiB body, to test the read cap."""
+    Status 299 answers with a 4 KiB body, to test the read cap; any other with `body`."""
 
     def __init__(self, default=(200, {})):
         self.default = default
+        self.body = b"ok"
         self.script: list = []
         self.received: list[Received] = []
+        self.answered_at: list[float] = []
         self.lock = threading.Lock()
         self.arrived = threading.Condition(self.lock)
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
+                body = self.read_body()
                 with receiver.lock:
-                    receiver.received.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                    )
+                    receiver.received.append(Received(self.path, self.headers_lower(), body))
                     answer = receiver.script.pop(0) if receiver.script else receiver.default
                     receiver.arrived.notify_all()
                 status, headers, *delay = answer
                 if delay:
                     time.sleep(delay[0])
-                body = b"x" * 4096 if status == 299 else b"ok"
+                body = b"x" * 4096 if status == 299 else receiver.body
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                with receiver.lock:
+                    receiver.answered_at.append(time.time())
+                    receiver.arrived.notify_all()
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
+        super().__init__(Handler)
         self.url = f"http://127.0.0.1:{self.port}/hooks"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def serve_tls(self, certfile: str, keyfile: str) -> "Receiver":
         """Answer over TLS, recording the server name (SNI) each client asked for."""
@@ -70,20 +65,20 @@ class Receiver:
         self.url = f"https://127.0.0.1:{self.port}/hooks"
         return self
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
     def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
+        """The first `count` requests, once they have arrived."""
+        return self._wait(self.received, count, timeout, "received")
+
+    def answered(self, count: int, timeout: float = 30.0) -> list[float]:
+        """When the first `count` answers were sent, once they have been."""
+        return self._wait(self.answered_at, count, timeout, "answered")
+
+    def _wait(self, records: list, count: int, timeout: float, what: str) -> list:
         deadline = time.time() + timeout
         with self.arrived:
-            while len(self.received) < count:
+            while len(records) < count:
                 left = deadline - time.time()
                 if left <= 0:
-                    raise AssertionError(f"received {len(self.received)} of {count} webhooks")
+                    raise AssertionError(f"{what} {len(records)} of {count} webhooks")
                 self.arrived.wait(left)
-            return list(self.received)
+            return list(records)

@@ -12,8 +12,7 @@ from standardwebhooks import Webhook
 
 from api.events import emit
 from api.models import Event
-from api.webhooks import delivery as wire
-from api.webhooks import services
+from api.webhooks import services, transport
 from api.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from tests.api.webhooks.receiver import Receiver
 
@@ -33,7 +32,7 @@ def one_event(organisation, event_type="referral.received"):
     (event,) = emit(
         event_type,
         organisations=[organisation],
-        data={"referral": "5d1c...", "links": {"referral": "/api/v1/referrals/5d1c/"}},
+        data={"referral_id": "5d1c...", "links": {"referral": "/api/v1/referrals/5d1c/"}},
     )
     services.events_dispatch([event.id])
     return WebhookDelivery.objects.get(event=event)
@@ -142,8 +141,66 @@ def test_gives_up_after_ten_attempts(organisation, endpoint, receiver):
     assert delivery.attempt_log.count() == 10
 
 
+def test_any_exception_while_attempting_is_a_failed_attempt_that_disables_in_time(
+    organisation, endpoint, receiver
+):
+    """Issue 11, item 8: an exception (UnicodeEncodeError from a non-ASCII path was the one
+    found) left no attempt, never counted toward disabling, and the sweeper queued it again
+    for ever."""
+
+    def raising(url, body, headers):
+        "é".encode("ascii")
+
+    delivery = one_event(organisation)
+    attempt = services.delivery_attempt(delivery.id, post=raising)
+    assert attempt.error == "internal error: UnicodeEncodeError" and not attempt.succeeded
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 1
+    assert delivery.attempt_log.get().error == "internal error: UnicodeEncodeError"
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is not None
+    WebhookEndpoint.objects.filter(id=endpoint.id).update(
+        failing_since=timezone.now() - timedelta(days=3, minutes=1)
+    )
+    make_due(delivery)
+    services.delivery_attempt(delivery.id, post=raising)
+    endpoint.refresh_from_db()
+    assert not endpoint.active and "three days" in endpoint.disabled_reason
+
+
+def test_a_url_saved_before_normalisation_is_sent_encoded(organisation, endpoint, receiver):
+    WebhookEndpoint.objects.filter(id=endpoint.id).update(url=receiver.url + "/é?q=ü")
+    delivery = one_event(organisation)
+    assert services.delivery_attempt(delivery.id).succeeded
+    assert receiver.received[0].path == "/hooks/%C3%A9?q=%C3%BC"
+
+
+def test_attempts_cut_short_are_recorded_and_the_round_still_ends(organisation, endpoint):
+    """A worker that dies mid-attempt (or cannot store the outcome) leaves its attempt running;
+    the next claim records it as cut short, and once the round is spent the sweeper gives the
+    delivery up instead of queueing it again for ever."""
+    delivery = one_event(organisation)
+    expire_lease = timezone.now() - timedelta(minutes=5)
+    for attempt in range(1, services.MAX_ATTEMPTS + 1):
+        claimed = services._claim(delivery.id)  # the worker dies after this
+        assert claimed is not None and claimed[0].attempts == attempt
+        WebhookDelivery.objects.filter(id=delivery.id).update(next_attempt_at=expire_lease)
+        if attempt < services.MAX_ATTEMPTS:
+            assert services.sweep(grace=15)["due"] == 1
+    errors = list(delivery.attempt_log.order_by("created").values_list("error", flat=True))
+    assert errors == [services.CUT_SHORT] * 9 + [services.UNFINISHED]
+    assert services._claim(delivery.id) is None, "the round is spent"
+    assert services.sweep(grace=15) == {"events": 0, "due": 0, "given_up": 1, "published": 0}
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED and delivery.next_attempt_at is None
+    assert set(delivery.attempt_log.values_list("error", flat=True)) == {services.CUT_SHORT}
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is not None
+    assert services.sweep(grace=15)["given_up"] == 0
+
+
 def test_total_timeout_and_body_cap(organisation, endpoint, receiver, monkeypatch):
-    monkeypatch.setattr(wire, "TOTAL_TIMEOUT", 0.5)
+    monkeypatch.setattr(transport, "TOTAL_TIMEOUT", 0.5)
     receiver.script = [(200, {}, 2.0), (299, {})]
     delivery = one_event(organisation)
     started = time.monotonic()
@@ -152,7 +209,7 @@ def test_total_timeout_and_body_cap(organisation, endpoint, receiver, monkeypatc
     assert attempt.error == "timed out" and attempt.status_code is None
     make_due(delivery)
     attempt = services.delivery_attempt(delivery.id)
-    assert attempt.succeeded and len(attempt.response_excerpt) == wire.RESPONSE_BODY_CAP
+    assert attempt.succeeded and len(attempt.response_excerpt) == transport.RESPONSE_BODY_CAP
 
 
 def test_a_dead_receiver_is_a_retried_connection_error(organisation, receiver):
@@ -178,7 +235,7 @@ def test_connects_to_the_checked_address_and_sends_the_real_host(
         lookups.append(host)
         return ["127.0.0.1"]
 
-    monkeypatch.setattr(wire, "resolve", resolve)
+    monkeypatch.setattr(transport, "resolve", resolve)
     url = f"http://receiver.test:{receiver.port}/hooks"
     services.endpoint_create(organisation=organisation, url=url, event_types=["*"])
     delivery = one_event(organisation)
@@ -190,13 +247,40 @@ def test_connects_to_the_checked_address_and_sends_the_real_host(
 
 def test_dns_rebinding_is_caught_at_delivery(organisation, receiver, monkeypatch, settings):
     answers = {"addr": "127.0.0.1"}
-    monkeypatch.setattr(wire, "resolve", lambda host, port: [answers["addr"]])
+    monkeypatch.setattr(transport, "resolve", lambda host, port: [answers["addr"]])
     url = f"http://receiver.test:{receiver.port}/hooks"
     services.endpoint_create(organisation=organisation, url=url, event_types=["*"])
     delivery = one_event(organisation)
     answers["addr"] = "10.0.0.1"
     attempt = services.delivery_attempt(delivery.id)
     assert attempt.error.startswith("refused") and "10.0.0.1" in attempt.error
+    assert receiver.received == []
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+
+
+@pytest.mark.parametrize(
+    "rebound",
+    [
+        "2002:a00:1::1",
+        "64:ff9b::a9fe:a9fe",
+        "64:ff9b:1:a00:0:100::",
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",
+    ],
+    ids=["6to4", "nat64", "nat64-local", "teredo"],
+)
+def test_rebinding_to_an_ipv6_form_of_an_internal_address_is_caught_at_delivery(
+    organisation, receiver, monkeypatch, rebound
+):
+    answers = {"addr": "127.0.0.1"}
+    monkeypatch.setattr(transport, "resolve", lambda host, port: [answers["addr"]])
+    url = f"http://receiver.test:{receiver.port}/hooks"
+    services.endpoint_create(organisation=organisation, url=url, event_types=["*"])
+    delivery = one_event(organisation)
+    answers["addr"] = rebound
+    attempt = services.delivery_attempt(delivery.id)
+    assert attempt.error.startswith("refused") and rebound in attempt.error
+    assert "embedded in its" in attempt.error
     assert receiver.received == []
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED
@@ -243,10 +327,10 @@ def test_sweeper_fans_out_lost_events_and_requeues_due_deliveries(organisation, 
     old = timezone.now() - timedelta(minutes=1)
     Event.objects.filter(id=event.id).update(created=old)
     result = services.sweep(grace=15)
-    assert result == {"events": 1, "due": 0, "published": 1}
+    assert result == {"events": 1, "due": 0, "given_up": 0, "published": 1}
     delivery = WebhookDelivery.objects.get(event=event)
     WebhookDelivery.objects.filter(id=delivery.id).update(next_attempt_at=old)
-    assert services.sweep(grace=15) == {"events": 0, "due": 1, "published": 1}
+    assert services.sweep(grace=15) == {"events": 0, "due": 1, "given_up": 0, "published": 1}
     assert services.sweep(grace=15)["due"] == 0, "bumped: not queued twice in a row"
     services.endpoint_update(endpoint=endpoint, active=False)
     WebhookDelivery.objects.filter(id=delivery.id).update(next_attempt_at=old)
@@ -256,7 +340,7 @@ def test_sweeper_fans_out_lost_events_and_requeues_due_deliveries(organisation, 
 def test_payload_carries_no_personal_data_fields(organisation, endpoint):
     delivery = one_event(organisation)
     body = json.loads(services.payload(delivery))
-    assert set(body["data"]) == {"id", "referral", "links"}
+    assert set(body["data"]) == {"id", "referral_id", "links"}
 
 
 def test_after_rotation_both_secrets_verify_for_a_day(organisation, endpoint, receiver):
@@ -279,7 +363,7 @@ def test_after_rotation_both_secrets_verify_for_a_day(organisation, endpoint, re
 @pytest.fixture
 def certificate(tmp_path):
     """A certificate for receiver.test from a CA made here: no public CA can sign for a test
-    name, so the client's trust store is the one part stood in for (wire.tls_context)."""
+    name, so the client's trust store is the one part stood in for (transport.tls_context)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -318,8 +402,10 @@ def test_tls_goes_to_the_checked_address_with_the_url_host_for_sni_and_certifica
     import ssl
 
     certfile, keyfile = certificate
-    monkeypatch.setattr(wire, "resolve", lambda host, port: ["127.0.0.1"])
-    monkeypatch.setattr(wire, "tls_context", lambda: ssl.create_default_context(cafile=certfile))
+    monkeypatch.setattr(transport, "resolve", lambda host, port: ["127.0.0.1"])
+    monkeypatch.setattr(
+        transport, "tls_context", lambda: ssl.create_default_context(cafile=certfile)
+    )
     with Receiver() as tls:
         tls.serve_tls(certfile, keyfile)
         url = f"https://receiver.test:{tls.port}/hooks"

@@ -30,7 +30,7 @@ def test_an_event_an_endpoint_may_want_is_fanned_out_on_commit(
     other = make_organisation("No endpoints here")
     with django_capture_on_commit_callbacks() as callbacks:
         mine, theirs = emit(
-            "referral.received", organisations=[organisation, other], data={"referral": "x"}
+            "referral.received", organisations=[organisation, other], data={"referral_id": "x"}
         )
     assert len(callbacks) == 1
     assert Event.objects.get(pk=mine.pk).dispatched_at is None

@@ -1,4 +1,4 @@
-"""The wire: which URLs we may call (SSRF guard), Standard Webhooks signing, and one HTTP POST
+"""The transport of a delivery: which URLs we may call (SSRF guard), Standard Webhooks signing, and one HTTP POST
 that connects to the address it checked and never follows a redirect.
 
 Plain http.client instead of a client library: we need to pin the connection to the checked
@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import http.client
 import ipaddress
+import re
 import secrets
 import socket
 import ssl
@@ -19,8 +20,9 @@ import threading
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
+import idna
 from django.conf import settings
 
 SECRET_PREFIX = "whsec_"
@@ -32,9 +34,15 @@ TOTAL_TIMEOUT = 15.0
 RESPONSE_BODY_CAP = 512
 USER_AGENT = "SolidarityReferralNetwork-Webhooks/1"
 
-# 64:ff9b::/96 (RFC 6052) and 64:ff9b:1::/48 (RFC 8215) embed an IPv4 address that a NAT64
-# gateway will reach on our behalf: judge the embedded address.
-NAT64_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+# IPv6 forms that carry an IPv4 address which a translator, tunnel or relay reaches on our
+# behalf; each embedded address is judged like a plain IPv4 one. The well-known NAT64 prefix
+# (RFC 6052) holds it in its last 32 bits. The local-use prefix (RFC 8215) may hold it at any of
+# the RFC 6052 positions for a prefix of /48 or longer (byte offsets below, skipping the "u"
+# octet), and we cannot know which the operator chose: every reading must be public.
+NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+RFC6052_POSITIONS = ((6, 7, 9, 10), (7, 9, 10, 11), (9, 10, 11, 12), (12, 13, 14, 15))
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 # Cloud metadata services that are not covered by link-local (AWS IPv6, Alibaba).
 METADATA_ADDRESSES = {
     ipaddress.ip_address("fd00:ec2::254"),
@@ -62,20 +70,27 @@ def signature_header(secrets_: list[str], msg_id: str, timestamp: int, body: byt
     return " ".join(sign(secret, msg_id, timestamp, body) for secret in secrets_)
 
 
-def _unwrap(address: ipaddress.IPv4Address | ipaddress.IPv6Address):
-    """The IPv4 address an IPv6 one really reaches (mapped, NAT64), or the address itself."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return address.ipv4_mapped
-        for prefix in NAT64_PREFIXES:
-            if address in prefix:
-                return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return address
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[str, list[ipaddress.IPv4Address]]:
+    """The form an IPv6 address takes and the IPv4 addresses it really reaches: IPv4-mapped and
+    -compatible, NAT64, 6to4 and Teredo (its server and its client); ("", []) for none."""
+    if address.ipv4_mapped is not None:
+        return "IPv4-mapped", [address.ipv4_mapped]
+    if address in NAT64_WELL_KNOWN:
+        return "NAT64", [ipaddress.IPv4Address(address.packed[12:])]
+    if address in NAT64_LOCAL:
+        packed = address.packed
+        readings = (bytes(packed[i] for i in position) for position in RFC6052_POSITIONS)
+        return "NAT64", [ipaddress.IPv4Address(reading) for reading in readings]
+    if address.sixtofour is not None:
+        return "6to4", [address.sixtofour]
+    if address.teredo is not None:
+        return "Teredo", list(address.teredo)
+    if address in IPV4_COMPATIBLE and int(address) > 1:
+        return "IPv4-compatible", [ipaddress.IPv4Address(address.packed[12:])]
+    return "", []
 
 
-def address_problem(address) -> str | None:
-    """Why we will not connect to this address, or None when it is a public unicast one."""
-    address = _unwrap(ipaddress.ip_address(address))
+def _plain_problem(address) -> str | None:
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
     if address.is_loopback:
@@ -93,6 +108,26 @@ def address_problem(address) -> str | None:
     return None
 
 
+# Forms that mean nothing but the IPv4 address they carry; 6to4 and Teredo addresses are
+# judged as IPv6 addresses too.
+TRANSLATIONS = frozenset({"IPv4-mapped", "IPv4-compatible", "NAT64"})
+
+
+def address_problem(address) -> str | None:
+    """Why we will not connect to this address, or None when it is a public unicast one, also
+    through every IPv4 address it embeds."""
+    address = ipaddress.ip_address(address)
+    if isinstance(address, ipaddress.IPv6Address):
+        form, embedded = embedded_ipv4(address)
+        for inner in embedded:
+            why = _plain_problem(inner)
+            if why is not None:
+                return f"{why} ({inner}, embedded in its {form} form)"
+        if form in TRANSLATIONS:
+            return None
+    return _plain_problem(address)
+
+
 def resolve(host: str, port: int) -> list[str]:
     """Every address the name resolves to. Kept as one function so tests can stand in for DNS."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -108,32 +143,88 @@ class Target:
     path: str
 
 
-def parse_url(url: str) -> Target:
-    """Shape checks that need no DNS: scheme, host, no credentials."""
+# RFC 3986: what may stand unescaped in a path, and in a query or fragment; "%" stays so that
+# existing escapes are kept. Everything else (non-ASCII, spaces, controls, backslashes) is
+# percent-encoded as UTF-8.
+PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+QUERY_SAFE = PATH_SAFE + "?"
+STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _encoded(part: str, safe: str) -> str:
+    return quote(STRAY_PERCENT.sub("%25", part), safe=safe)
+
+
+def _ascii_host(host: str) -> str:
+    """The host as DNS and TLS see it: lower case, each non-ASCII label in IDNA 2008 (UTS 46
+    mapping, as browsers do)."""
+    if host.isascii():
+        return host.lower()
     try:
-        parts = urlsplit(url)
+        mapped = idna.uts46_remap(host, std3_rules=False, transitional=False)
+        labels = [
+            label if label.isascii() else idna.alabel(label).decode() for label in mapped.split(".")
+        ]
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise URLRefused(f"The host {host!r} is not a valid domain name: {exc}.") from exc
+    return ".".join(labels).lower()
+
+
+def normalise_url(url: str) -> str:
+    """The URL as it goes on the wire: the host in IDNA, path, query and fragment percent-encoded
+    as UTF-8, existing escapes kept. A URL that had to be encoded at send time raised in the
+    worker on every attempt, so it is normalised when saved, and again before every attempt
+    (idempotent) for URLs saved before this rule."""
+    try:
+        parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
         raise URLRefused(f"The URL is not valid: {exc}.") from exc
-    scheme = parts.scheme.lower()
-    if scheme not in ("https", "http"):
-        raise URLRefused("Only https:// URLs are accepted.")
     if not parts.hostname:
         raise URLRefused("The URL has no host.")
     if parts.username or parts.password:
         raise URLRefused("The URL must not carry credentials.")
+    host = _ascii_host(parts.hostname)
+    if not host:
+        # IDNA maps some characters (a soft hyphen) to nothing.
+        raise URLRefused("The URL has no host.")
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
+    return urlunsplit(
+        (
+            parts.scheme.lower(),
+            netloc,
+            _encoded(parts.path, PATH_SAFE),
+            _encoded(parts.query, QUERY_SAFE),
+            _encoded(parts.fragment, QUERY_SAFE),
+        )
+    )
+
+
+def parse_url(url: str) -> Target:
+    """Shape checks that need no DNS: scheme, host, no credentials; on the normalised URL."""
+    url = normalise_url(url)
+    parts = urlsplit(url)
+    scheme = parts.scheme
+    if scheme not in ("https", "http"):
+        raise URLRefused("Only https:// URLs are accepted.")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Target(
         url=url,
         scheme=scheme,
         host=parts.hostname,
-        port=port or (443 if scheme == "https" else 80),
+        port=parts.port or (443 if scheme == "https" else 80),
         path=path,
     )
 
 
 def _loopback_allowed(address) -> bool:
-    return settings.ALLOW_LOOPBACK_WEBHOOKS and _unwrap(ipaddress.ip_address(address)).is_loopback
+    """Test and development receivers on this machine (never in production), also written as an
+    IPv4-mapped address; not through a NAT64, 6to4 or Teredo form, which reach another host."""
+    if not settings.ALLOW_LOOPBACK_WEBHOOKS:
+        return False
+    address = ipaddress.ip_address(address)
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def check_url(url: str) -> tuple[Target, str]:
@@ -245,8 +336,8 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
             target.path,
             body=body,
             headers={
-                **headers,
                 "Content-Type": "application/json",
+                **headers,
                 "User-Agent": USER_AGENT,
                 "Connection": "close",
             },

@@ -1,7 +1,10 @@
 """Model instances from one row of a raw SQL join: hot reads fetch several related objects in
 one statement and still hand the ORM's objects on."""
 
+import functools
 from dataclasses import dataclass
+
+from django.db import connection
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,13 @@ class Joined:
         )
         return cls(model, alias, fields)
 
+    @functools.cached_property
+    def converters(self) -> tuple:
+        """Each field's conversion from the database, or None: looked up once, not per row."""
+        return tuple(
+            getattr(self.model._meta.get_field(name), "from_db_value", None) for name in self.fields
+        )
+
     @property
     def columns(self) -> str:
         return ", ".join(f'{self.alias}."{name}"' for name in self.fields)
@@ -30,10 +40,16 @@ def select_list(parts: tuple[Joined, ...]) -> str:
 
 
 def instances(row, parts: tuple[Joined, ...]) -> list:
-    """The row's leading columns as one instance per part (fields left out load on access)."""
+    """The row's leading columns as one instance per part (fields left out load on access).
+    Values pass through each field's own conversion from the database, as the ORM's would (a
+    JSONField's text becomes its value)."""
     out, start = [], 0
     for part in parts:
         end = start + len(part.fields)
-        out.append(part.model.from_db("default", part.fields, row[start:end]))
+        values = [
+            value if convert is None else convert(value, None, connection)
+            for convert, value in zip(part.converters, row[start:end], strict=True)
+        ]
+        out.append(part.model.from_db("default", part.fields, values))
         start = end
     return out
