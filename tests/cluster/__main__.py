@@ -188,6 +188,52 @@ def wait_delivered(conn, receiver, organisations, since, timeout=90) -> tuple[se
         time.sleep(1)
 
 
+UNDELIVERED_SQL = """
+SELECT coalesce(d.status, 'no delivery'), coalesce(d.attempts, 0),
+       coalesce(a.error, ''), a.status_code, count(*), min(e.created), max(e.created)
+FROM api_event e
+LEFT JOIN api_webhookdelivery d ON d.event_id = e.id
+LEFT JOIN LATERAL (
+  SELECT error, status_code FROM api_webhookdeliveryattempt
+  WHERE delivery_id = d.id ORDER BY created DESC LIMIT 1
+) a ON true
+WHERE e.id = ANY(%s::uuid[])
+GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC LIMIT 8
+"""
+PROCESS_NEWS = re.compile(
+    r"Connection to broker lost|Connected to|Cannot connect|Restoring \d+|Sending due task"
+    r'|"level": "(?:ERROR|CRITICAL)"'
+)
+
+
+def why_undelivered(conn, missing: set, logs: Path) -> list[str]:
+    """What a failed delivery check needs to be understood from CI's output alone: where the
+    missing events' deliveries stand, and what each Celery process last said about its broker
+    and when it last finished a task."""
+    lines = ["undelivered events by delivery status, attempts and last attempt:"]
+    for status, attempts, error, code, count, first, last in conn.execute(
+        UNDELIVERED_SQL, [list(missing)]
+    ):
+        lines.append(
+            f"  {count:5d}  {status}, {attempts} attempt(s), last: {code or error[:60] or '-'};"
+            f" events {first:%H:%M:%S}-{last:%H:%M:%S}"
+        )
+    for log in sorted(logs.glob("*worker*.log")) + sorted(logs.glob("beat*.log")):
+        done = news = None
+        counted: dict[str, int] = {}
+        for line in log.read_text(errors="replace").splitlines():
+            if '"Task ' in line and "succeeded" in line:
+                done = line[10:29]
+            found = PROCESS_NEWS.search(line)
+            if found:
+                counted[found.group(0)[:30]] = counted.get(found.group(0)[:30], 0) + 1
+                news = line[10:29] + " " + json.loads(line).get("message", "")[:90]
+        lines.append(f"  {log.stem}: last task done {done or 'never'}; {counted}")
+        if news:
+            lines.append(f"    last broker news {news!r}")
+    return lines
+
+
 # Sent by every worker as it starts too (partners/tasks.py), so it runs more often than beat
 # sends it.
 ALSO_SENT_ON_START = {"directory.imports_resume"}
@@ -439,6 +485,9 @@ def run(args, work: Path, logs: Path, stack: contextlib.ExitStack, results: list
     rabbit_window = (rabbit_started, conn.execute("SELECT now()").fetchone()[0])
     rabbit = figures(rows, seconds)
     events, undelivered = wait_delivered(conn, receiver, organisations, since)
+    if undelivered:
+        for line in why_undelivered(conn, undelivered, logs):
+            say(line)
     check(not undelivered, f"RabbitMQ run: all {len(events)} events delivered", results)
 
     say("once more on Redis (this test's own redis-server), broker away for 10 s")
@@ -466,6 +515,9 @@ def run(args, work: Path, logs: Path, stack: contextlib.ExitStack, results: list
     events, undelivered = wait_delivered(conn, receiver, organisations, since)
 
     # --- What must hold -----------------------------------------------------------------------
+    if undelivered:
+        for line in why_undelivered(conn, undelivered, logs):
+            say(line)
     check(
         not undelivered,
         f"every outbox event delivered and verified: {len(events) - len(undelivered)}"
