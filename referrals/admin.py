@@ -4,7 +4,7 @@ that from the admin: personal data is read only through the API by the two organ
 
 from django.contrib import admin
 
-from api.admin import DeclaredLookupsOnly
+from api.admin import ReadOnlyAdmin
 from referrals.models import Referral, TimelineEntry
 
 METADATA_FIELDS = (
@@ -50,7 +50,7 @@ class TimelineInline(admin.TabularInline):
 
 
 @admin.register(Referral)
-class ReferralAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
+class ReferralAdmin(ReadOnlyAdmin):
     list_display = ("id", "sender", "receiver", "urgency", "status", "personal_data", "created")
     list_filter = ("status", "urgency", "personal_data")
     list_select_related = ("sender", "receiver")
@@ -59,12 +59,3 @@ class ReferralAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     fields = METADATA_FIELDS
     readonly_fields = METADATA_FIELDS
     inlines = (TimelineInline,)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -331,24 +331,18 @@ def referrals_list(
     """Inbox (received) or outbox (sent), newest first. Metadata only: no decryption. The rows
     are shaped by referral_summaries, which names its own columns."""
     side = {"receiver": organisation} if box == "inbox" else {"sender": organisation}
-    queryset = Referral.objects.filter(**side)
-    if status:
-        queryset = queryset.filter(status__in=status)
-    if urgency:
-        queryset = queryset.filter(urgency__in=urgency)
-    if service:
-        queryset = queryset.filter(service_id=service)
-    if taxonomy:
-        queryset = queryset.filter(needs__overlap=taxonomy)
-    if created_after:
-        queryset = queryset.filter(created__gte=created_after)
-    if created_before:
-        queryset = queryset.filter(created__lt=created_before)
-    if updated_after:
-        queryset = queryset.filter(updated__gte=updated_after)
-    if updated_before:
-        queryset = queryset.filter(updated__lt=updated_before)
-    return queryset.order_by("-created", "-id")
+    wanted = {
+        "status__in": status,
+        "urgency__in": urgency,
+        "service_id": service,
+        "needs__overlap": taxonomy,
+        "created__gte": created_after,
+        "created__lt": created_before,
+        "updated__gte": updated_after,
+        "updated__lt": updated_before,
+    }
+    given = {lookup: value for lookup, value in wanted.items() if value}
+    return Referral.objects.filter(**side, **given).order_by("-created", "-id")
 
 
 def referral_notes(

@@ -677,6 +677,15 @@ def consent_revoke(
     )
 
 
+def _new_version(referral: Referral, now: datetime, **entry) -> None:
+    """A change beside the status (safe contact, consent): a new version, so the ETag moves,
+    and its timeline entry."""
+    referral.version += 1
+    referral.updated = now
+    referral.save(update_fields=["version", "updated"])
+    TimelineEntry.objects.create(referral=referral, at=now, **entry)
+
+
 def _safe_contact_write(
     referral: Referral, group: dict, *, side: str, method: str, actor, now: datetime
 ) -> Referral:
@@ -693,17 +702,14 @@ def _safe_contact_write(
     PersonalData.objects.update_or_create(
         referral=referral, field="safe_contact", defaults={"ciphertext": ciphertext}
     )
-    referral.version += 1
-    referral.updated = now
-    referral.save(update_fields=["version", "updated"])
-    TimelineEntry.objects.create(
-        referral=referral,
+    _new_version(
+        referral,
+        now,
         kind=TimelineKind.SAFE_CONTACT_CHANGED,
         actor=actor,
         side=side,
         method=method,
         version=version,
-        at=now,
     )
     emit(
         "referral.safe_contact_changed",
@@ -820,16 +826,13 @@ def consent_renew(
             "expiring_notified_at",
         ]
     )
-    referral.version += 1
-    referral.updated = now
-    referral.save(update_fields=["version", "updated"])
-    TimelineEntry.objects.create(
-        referral=referral,
+    _new_version(
+        referral,
+        now,
         kind=TimelineKind.CONSENT_RENEWED,
         actor=organisation,
         side=Side.SENDER,
         method=method,
-        at=now,
     )
     emit(
         "referral.consent_renewed",

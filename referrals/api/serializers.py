@@ -322,10 +322,6 @@ class ReferralConsentOutSerializer(serializers.Serializer):
     revoked_at = serializers.DateTimeField(allow_null=True)
 
 
-class ReferralPersonOutSerializer(ReferralPersonSerializer):
-    pass
-
-
 class ReferralSafeContactOutSerializer(serializers.Serializer):
     do_not_contact = serializers.BooleanField()
     channels = serializers.ListField(child=serializers.CharField(), required=False)
@@ -359,7 +355,7 @@ class ReferralDetailSerializer(serializers.Serializer):
 
     safe_contact = ReferralSafeContactOutSerializer()
     referral = ReferralSummarySerializer()
-    person = ReferralPersonOutSerializer()
+    person = ReferralPersonSerializer()
     reason = serializers.CharField()
     contact = ReferralContactOutSerializer(
         required=False, help_text="Absent while the person asked not to be contacted."

@@ -7,6 +7,7 @@ writes referrals:write. Transitions and safe-contact changes require If-Match (4
 person's withdrawal or "do not contact me" must never bounce."""
 
 import json
+import uuid
 
 from django.http import HttpResponse
 from django.urls import reverse
@@ -66,6 +67,7 @@ PERSONAL_REFUSED = OpenApiResponse(
     description="You are the receiver and the partnership the referral came through is "
     "suspended (`partnership-suspended`, naming the partnership)."
 )
+DETAIL_RESPONSES = {200: ReferralDetailSerializer, 409: PERSONAL_REFUSED, 410: PERSONAL_GONE}
 NOTES_REFUSED = OpenApiResponse(
     description="The consent does not include the notes category (`not-consented`), or you are "
     "the receiver and the partnership the referral came through is suspended "
@@ -144,17 +146,19 @@ class ReferralDetailView(APIView):
         "revoked or expires, or the retention period after closing ends (the problem carries "
         "the status and ETag, so the lifecycle can go on); 409 for the receiver while the "
         "partnership is suspended. Opening does not mark it received: use the receive action.",
-        responses={200: ReferralDetailSerializer, 409: PERSONAL_REFUSED, 410: PERSONAL_GONE},
+        responses=DETAIL_RESPONSES,
         examples=examples.REFERRAL_DETAIL,
     )
     def get(self, request, pk):
-        referral, personal = selectors.referral_detail(
-            organisation=request.organisation, referral_id=pk
-        )
-        return detail_response(request, referral, personal)
+        return detail_response(request, pk)
 
 
-def detail_response(request, referral: Referral, personal: dict) -> Response:
+def detail_response(request, referral_id: uuid.UUID) -> Response:
+    """The referral as its detail shows it to the caller: through the personal-data gate
+    (410, 409), decrypted, and recorded as a disclosure."""
+    referral, personal = selectors.referral_detail(
+        organisation=request.organisation, referral_id=referral_id
+    )
     side = services.side_of(referral, request.organisation)
     data = {
         **personal,
@@ -187,15 +191,12 @@ class ReferralClaimView(APIView):
         "stops working (404) once its referral is closed or its personal data destroyed. "
         "Look-ups have their own rate limit per client (the `claim` policy in the RateLimit "
         "headers), beside the general one.",
-        responses={200: ReferralDetailSerializer, 409: PERSONAL_REFUSED, 410: PERSONAL_GONE},
+        responses=DETAIL_RESPONSES,
         examples=examples.REFERRAL_CLAIM,
     )
     def get(self, request, code):
         referral_id = selectors.referral_by_claim_code(organisation=request.organisation, code=code)
-        referral, personal = selectors.referral_detail(
-            organisation=request.organisation, referral_id=referral_id
-        )
-        return detail_response(request, referral, personal)
+        return detail_response(request, referral_id)
 
 
 TRANSITION_DOCS = {

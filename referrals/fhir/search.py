@@ -44,75 +44,66 @@ def _split(values: list[str]) -> list[list[str]]:
     return [[part.strip() for part in value.split(",") if part.strip()] for value in values]
 
 
-def ids(field: str) -> Callable[[str, list[str]], Q]:
+def _any_of(lookup: str, values_of: Callable[[str, str], list]) -> Callable[[str, list[str]], Q]:
+    """Each occurrence's comma-separated values OR into one `lookup` (`field__in`, say), and the
+    occurrences AND. `values_of(name, value)` gives the field values one value stands for."""
+
     def apply(name: str, values: list[str]) -> Q:
         q = Q()
         for group in _split(values):
-            try:
-                q &= Q(**{f"{field}__in": [uuid.UUID(value) for value in group]})
-            except ValueError:
-                raise bad(name, "Ids here are UUIDs.") from None
+            q &= Q(**{lookup: [found for value in group for found in values_of(name, value)]})
         return q
 
     return apply
+
+
+def _code(name: str, value: str, system: str | None) -> str:
+    """The code of a token value, `code` or `system|code` (an empty system allowed)."""
+    given_system, _, code = value.rpartition("|")
+    if "|" in value and given_system not in ("", system):
+        raise bad(name, f"Codes here are of {system}.")
+    return code
+
+
+def ids(field: str) -> Callable[[str, list[str]], Q]:
+    def values_of(name: str, value: str) -> list:
+        try:
+            return [uuid.UUID(value)]
+        except ValueError:
+            raise bad(name, "Ids here are UUIDs.") from None
+
+    return _any_of(f"{field}__in", values_of)
 
 
 def references(field: str, resource_type: str) -> Callable[[str, list[str]], Q]:
     """`Type/id`, an absolute URL ending in it, or the bare id."""
 
-    def apply(name: str, values: list[str]) -> Q:
-        q = Q()
-        for group in _split(values):
-            found = []
-            for value in group:
-                match = re.fullmatch(rf"(?:(?:.*/)?{resource_type}/)?({UUID})", value)
-                if match is None:
-                    raise bad(name, f"Give {resource_type}/<id>.")
-                found.append(uuid.UUID(match.group(1)))
-            q &= Q(**{f"{field}__in": found})
-        return q
+    def values_of(name: str, value: str) -> list:
+        match = re.fullmatch(rf"(?:(?:.*/)?{resource_type}/)?({UUID})", value)
+        if match is None:
+            raise bad(name, f"Give {resource_type}/<id>.")
+        return [uuid.UUID(match.group(1))]
 
-    return apply
+    return _any_of(f"{field}__in", values_of)
 
 
 def tokens(field: str, mapping: Callable[[str], list], system: str | None = None):
     """Token values (optionally `system|code`) through `mapping` to the field's values; an
     unknown code is a 400 (a misspelt status must not read as 'no matches')."""
 
-    def apply(name: str, values: list[str]) -> Q:
-        q = Q()
-        for group in _split(values):
-            found = []
-            for value in group:
-                given_system, _, code = value.rpartition("|")
-                if "|" in value and given_system not in ("", system):
-                    raise bad(name, f"Codes here are of {system}.")
-                mapped = mapping(code)
-                if not mapped:
-                    raise bad(name, f"Unknown code {code!r}.")
-                found += mapped
-            q &= Q(**{f"{field}__in": found})
-        return q
+    def values_of(name: str, value: str) -> list:
+        code = _code(name, value, system)
+        mapped = mapping(code)
+        if not mapped:
+            raise bad(name, f"Unknown code {code!r}.")
+        return mapped
 
-    return apply
+    return _any_of(f"{field}__in", values_of)
 
 
 def overlapping(field: str, system: str) -> Callable[[str, list[str]], Q]:
     """Token values matched against an array field: any of them."""
-
-    def apply(name: str, values: list[str]) -> Q:
-        q = Q()
-        for group in _split(values):
-            found = []
-            for value in group:
-                given_system, _, code = value.rpartition("|")
-                if "|" in value and given_system not in ("", system):
-                    raise bad(name, f"Codes here are of {system}.")
-                found.append(code)
-            q &= Q(**{f"{field}__overlap": found})
-        return q
-
-    return apply
+    return _any_of(f"{field}__overlap", lambda name, value: [_code(name, value, system)])
 
 
 def starts_with(field: str) -> Callable[[str, list[str]], Q]:

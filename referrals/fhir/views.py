@@ -44,10 +44,11 @@ HOOKS = ["webhooks:manage"]
 IF_NONE_EXIST_SALT = "srn.fhir.if-none-exist"
 
 
-def versioned(resource: dict, version: int, updated, status: int = 200) -> Response:
-    response = Response(resource, status=status)
-    response["ETag"] = weak_etag(version)
-    response["Last-Modified"] = http_date(updated.timestamp())
+def versioned(resource: dict, referral: Referral) -> Response:
+    """A referral's resource with its version as the ETag, for If-Match on the next update."""
+    response = Response(resource)
+    response["ETag"] = weak_etag(referral.version)
+    response["Last-Modified"] = http_date(referral.updated.timestamp())
     return response
 
 
@@ -192,34 +193,62 @@ def _common(updated_field: str = "updated") -> tuple[search.Parameter, ...]:
     )
 
 
-class TaskSearchView(SearchView):
-    resource_type = "Task"
+REQUESTER = search.Parameter(
+    "requester",
+    "reference",
+    "The sending organisation (Organization/<id>).",
+    search.references("sender_id", "Organization"),
+)
+
+
+class ReferralSearchView(SearchView):
+    """A search of the caller's referrals, as Tasks, ServiceRequests or Consents."""
+
     queryset = Referral.objects.none()
     required_scopes = {"GET": READ}
+
+    def visible(self, request):
+        return selectors.referrals_for_party(request.organisation)
+
+
+class UpdatableView(FhirView):
+    """`PUT` sends the whole resource, `PATCH` a JSON Patch of it: both end in `update`."""
+
+    def get_parsers(self):
+        if self.request.method == "PATCH":
+            return [JSONPatchParser()]
+        return [FhirJSONParser(), *super().get_parsers()[1:]]
+
+    def put(self, request, pk):
+        return self.update(request, pk)
+
+    def patch(self, request, pk):
+        return self.update(request, pk)
+
+    def update(self, request, pk):
+        raise NotImplementedError
+
+
+class TaskSearchView(ReferralSearchView):
+    resource_type = "Task"
     parameters = (
         *_common(),
         search.Parameter(
             "owner", "reference", "The receiving organisation (Organization/<id>).",
             search.references("receiver_id", "Organization"),
         ),
-        search.Parameter(
-            "requester", "reference", "The sending organisation (Organization/<id>).",
-            search.references("sender_id", "Organization"),
-        ),
+        REQUESTER,
         search.Parameter(
             "status", "token", "Task status (requested also finds received referrals).",
             search.tokens("status", codes.statuses_for_task_status, "http://hl7.org/fhir/task-status"),
         ),
     )  # fmt: skip
 
-    def visible(self, request):
-        return selectors.referrals_for_party(request.organisation)
-
     def render(self, request, page):
         return [resources.task(referral) for referral in page]
 
 
-class TaskView(FhirView):
+class TaskView(UpdatableView):
     """`GET`, `PUT`, `PATCH Task/<id>`: an update asks for a status, which drives the same
     transition as the REST action endpoints (If-Match with the version, W/"n")."""
 
@@ -228,20 +257,9 @@ class TaskView(FhirView):
     required_scopes = {"GET": READ, "PUT": WRITE, "PATCH": WRITE}
     interactions = {"get": "read", "put": "update", "patch": "patch"}
 
-    def get_parsers(self):
-        if self.request.method == "PATCH":
-            return [JSONPatchParser()]
-        return [FhirJSONParser(), *super().get_parsers()[1:]]
-
     def get(self, request, pk):
         referral = selectors.referral_for_party(organisation=request.organisation, referral_id=pk)
-        return versioned(resources.task(referral), referral.version, referral.updated)
-
-    def put(self, request, pk):
-        return self.update(request, pk)
-
-    def patch(self, request, pk):
-        return self.update(request, pk)
+        return versioned(resources.task(referral), referral)
 
     def update(self, request, pk):
         referral = selectors.referral_for_party(organisation=request.organisation, referral_id=pk)
@@ -260,22 +278,17 @@ class TaskView(FhirView):
                 change=change,
                 if_match=strong_if_match(request.headers.get("If-Match")),
             )
-        return versioned(resources.task(referral), referral.version, referral.updated)
+        return versioned(resources.task(referral), referral)
 
 
-class ServiceRequestSearchView(SearchView):
+class ServiceRequestSearchView(ReferralSearchView):
     """Summaries (SUBSETTED): a search never opens personal data; a read does, gated and
     logged like the REST detail."""
 
     resource_type = "ServiceRequest"
-    queryset = Referral.objects.none()
-    required_scopes = {"GET": READ}
     parameters = (
         *_common(),
-        search.Parameter(
-            "requester", "reference", "The sending organisation (Organization/<id>).",
-            search.references("sender_id", "Organization"),
-        ),
+        REQUESTER,
         search.Parameter(
             "status", "token", "active, completed or revoked.",
             search.tokens(
@@ -289,9 +302,6 @@ class ServiceRequestSearchView(SearchView):
         ),
     )  # fmt: skip
 
-    def visible(self, request):
-        return selectors.referrals_for_party(request.organisation)
-
     def render(self, request, page):
         return [resources.service_request(referral) for referral in page]
 
@@ -299,6 +309,18 @@ class ServiceRequestSearchView(SearchView):
 def _detail(request, pk):
     """The REST detail's read: tenancy, the personal-data gate (410, 409), decryption."""
     return selectors.referral_detail(organisation=request.organisation, referral_id=pk)
+
+
+def _disclosed(request, referral: Referral, resource: dict, categories) -> Response:
+    """A read that showed personal data, logged as a disclosure of those categories."""
+    response = versioned(resource, referral)
+    disclosure_record(
+        request=request,
+        referral=referral,
+        categories=categories,
+        operation=request.resolver_match.view_name,
+    )
+    return response
 
 
 class ServiceRequestView(FhirView):
@@ -310,22 +332,11 @@ class ServiceRequestView(FhirView):
     def get(self, request, pk):
         referral, personal = _detail(request, pk)
         shown = {name: value for name, value in personal.items() if name != "consent"}
-        response = versioned(
-            resources.service_request(referral, shown), referral.version, referral.updated
-        )
-        disclosure_record(
-            request=request,
-            referral=referral,
-            categories=shown,
-            operation=request.resolver_match.view_name,
-        )
-        return response
+        return _disclosed(request, referral, resources.service_request(referral, shown), shown)
 
 
-class ConsentSearchView(SearchView):
+class ConsentSearchView(ReferralSearchView):
     resource_type = "Consent"
-    queryset = Referral.objects.none()
-    required_scopes = {"GET": READ}
     parameters = (
         *_common(),
         search.Parameter(
@@ -340,13 +351,13 @@ class ConsentSearchView(SearchView):
     )  # fmt: skip
 
     def visible(self, request):
-        return selectors.referrals_for_party(request.organisation).select_related("consent")
+        return super().visible(request).select_related("consent")
 
     def render(self, request, page):
         return [resources.consent(referral) for referral in page]
 
 
-class ConsentView(FhirView):
+class ConsentView(UpdatableView):
     """`GET Consent/<id>` shows the staff reference and purpose note (personal data: 410 once
     gone). `PUT` or `PATCH` with status `inactive` is the REST revocation (crypto-shredding);
     no If-Match needed, as there: a withdrawal must never bounce."""
@@ -356,29 +367,14 @@ class ConsentView(FhirView):
     required_scopes = {"GET": READ, "PUT": WRITE, "PATCH": WRITE}
     interactions = {"get": "read", "put": "update", "patch": "patch"}
 
-    def get_parsers(self):
-        if self.request.method == "PATCH":
-            return [JSONPatchParser()]
-        return [FhirJSONParser(), *super().get_parsers()[1:]]
-
     def get(self, request, pk):
         referral, personal = _detail(request, pk)
-        response = versioned(
-            resources.consent(referral, personal=True), referral.version, referral.updated
+        return _disclosed(
+            request,
+            referral,
+            resources.consent(referral, personal=True),
+            ["consent"] if "consent" in personal else [],
         )
-        disclosure_record(
-            request=request,
-            referral=referral,
-            categories=["consent"] if "consent" in personal else [],
-            operation=request.resolver_match.view_name,
-        )
-        return response
-
-    def put(self, request, pk):
-        return self.update(request, pk)
-
-    def patch(self, request, pk):
-        return self.update(request, pk)
 
     def update(self, request, pk):
         referral = selectors.referral_for_party(organisation=request.organisation, referral_id=pk)
@@ -399,10 +395,17 @@ class ConsentView(FhirView):
                 "person's new consent.",
                 errors=[{"expression": "Consent.status", "detail": "Stays inactive."}],
             )
-        return versioned(resources.consent(referral), referral.version, referral.updated)
+        return versioned(resources.consent(referral), referral)
 
 
 # --- The directory -------------------------------------------------------------------------------
+
+
+class DirectoryRead:
+    """The public directory: the same for every caller, so its answers may be cached."""
+
+    required_scopes = {"GET": DIRECTORY}
+    directory_data = True
 
 
 def _taxonomy_names(request, services_: list[Service]) -> dict[str, str]:
@@ -413,11 +416,9 @@ def _taxonomy_names(request, services_: list[Service]) -> dict[str, str]:
     }
 
 
-class HealthcareServiceSearchView(SearchView):
+class HealthcareServiceSearchView(DirectoryRead, SearchView):
     resource_type = "HealthcareService"
     queryset = Service.objects.none()
-    required_scopes = {"GET": DIRECTORY}
-    directory_data = True
     parameters = (
         search.Parameter("_id", "token", "Its id (comma-separated for any of several).", search.ids("pk")),
         search.Parameter("_lastUpdated", "date", LAST_UPDATED, search.dates("last_updated")),
@@ -439,11 +440,9 @@ class HealthcareServiceSearchView(SearchView):
         return [resources.healthcare_service(service, names) for service in page]
 
 
-class HealthcareServiceView(FhirView):
+class HealthcareServiceView(DirectoryRead, FhirView):
     resource_type = "HealthcareService"
     queryset = Service.objects.none()
-    required_scopes = {"GET": DIRECTORY}
-    directory_data = True
     interactions = {"get": "read"}
 
     def get(self, request, pk):
@@ -453,11 +452,9 @@ class HealthcareServiceView(FhirView):
         return Response(resources.healthcare_service(service, _taxonomy_names(request, [service])))
 
 
-class OrganizationSearchView(SearchView):
+class OrganizationSearchView(DirectoryRead, SearchView):
     resource_type = "Organization"
     queryset = Organisation.objects.none()
-    required_scopes = {"GET": DIRECTORY}
-    directory_data = True
     parameters = (
         *_common(),
         search.Parameter("name", "string", "The name starts with this (any case).", search.starts_with("name")),
@@ -470,11 +467,9 @@ class OrganizationSearchView(SearchView):
         return [resources.organization(organisation) for organisation in page]
 
 
-class OrganizationView(FhirView):
+class OrganizationView(DirectoryRead, FhirView):
     resource_type = "Organization"
     queryset = Organisation.objects.none()
-    required_scopes = {"GET": DIRECTORY}
-    directory_data = True
     interactions = {"get": "read"}
 
     def get(self, request, pk):

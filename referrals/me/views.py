@@ -93,6 +93,16 @@ def person_page(view):
     return wrapped
 
 
+def person_route(*methods: str):
+    """Every route of the page: only these methods, the page's CSRF check, its headers and
+    session rules."""
+
+    def decorate(view):
+        return require_http_methods(list(methods))(person_csrf(person_page(view)))
+
+    return decorate
+
+
 def _grant(request):
     """The session's self-service grant; an expired one is dropped with a notice."""
     token = request.session.get(TOKEN)
@@ -129,9 +139,7 @@ def _page_language(request) -> str:
     )
 
 
-@require_http_methods(["GET", "POST"])
-@person_csrf
-@person_page
+@person_route("GET", "POST")
 def page(request):
     """Sign-in (code and PIN), or, signed in, the status page."""
     grant = _grant(request)
@@ -153,7 +161,7 @@ def page(request):
         else:
             request.session.cycle_key()
             request.session[TOKEN] = token
-            return redirect("me:page", permanent=False)
+            return _back(request)
     elif form.is_bound:
         error = REFUSED
     return _render(
@@ -175,53 +183,49 @@ def _status_page(request, grant):
     )
 
 
-def _after(request, notice: str):
-    request.session[NOTICE] = notice
+def _back(request, notice: str | None = None):
+    """Back to the page, with a notice to show there once."""
+    if notice is not None:
+        request.session[NOTICE] = notice
     return redirect("me:page", permanent=False)
 
 
-@require_http_methods(["POST"])
-@person_csrf
-@person_page
+@person_route("POST")
 def contact(request):
     """Stop all contact, or name the channels that are safe now."""
     grant = _grant(request)
     if grant is None:
-        return redirect("me:page", permanent=False)
+        return _back(request)
     if request.POST.get("stop"):
         change = {"do_not_contact": True}
     else:
         form = ChannelsForm(request.POST)
         if not form.is_valid():
-            return redirect("me:page", permanent=False)
+            return _back(request)
         change = {"channels": form.cleaned_data["channels"]}
     try:
         services.self_safe_contact_change(grant=grant, **change)
     except DomainError:
-        return _after(request, "not_possible")
-    return _after(request, "stopped" if change.get("do_not_contact") else "channels")
+        return _back(request, "not_possible")
+    return _back(request, "stopped" if change.get("do_not_contact") else "channels")
 
 
-@require_http_methods(["GET", "POST"])
-@person_csrf
-@person_page
+@person_route("GET", "POST")
 def withdraw(request):
     """Ask once more (the details cannot come back), then withdraw."""
     grant = _grant(request)
     if grant is None:
-        return redirect("me:page", permanent=False)
+        return _back(request)
     if request.method == "POST":
         services.self_withdraw(grant=grant)
-        return _after(request, "withdrawn")
+        return _back(request, "withdrawn")
     person = selectors.self_status(grant=grant, language=_chosen_language(request))
     if not person.can_withdraw:
-        return redirect("me:page", permanent=False)
+        return _back(request)
     return _render(request, "me/withdraw.html", person.language, {})
 
 
-@require_http_methods(["POST"])
-@person_csrf
-@person_page
+@person_route("POST")
 def leave(request):
     """Close the page: end the token and the session (the quick exit sends this too)."""
     grant = _grant(request)
@@ -235,8 +239,7 @@ def csrf_failure(request, reason=""):
     """On the page, a form kept open past the session (ten minutes) starts again, in words;
     elsewhere the API's problem document."""
     if request.path_info == "/me" or request.path_info.startswith("/me/"):
-        request.session[NOTICE] = "expired_form"
-        return redirect("me:page", permanent=False)
+        return _back(request, "expired_form")
     from api.errors import csrf_failure as problem
 
     return problem(request, reason)
