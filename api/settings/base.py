@@ -327,6 +327,9 @@ if CELERY_BROKER_URL.startswith("filesystem:"):
         "control_folder": str(_queue / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport, surviving a broker lost mid-close (api/brokers.py).
+    CELERY_BROKER_TRANSPORT = "api.brokers:Transport"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
