@@ -125,10 +125,10 @@ class StrictFieldsMixin:
 
 
 class FieldsBoundOnce:
-    """For input serializers on hot paths (search and list filters, a new referral): DRF copies
-    every declared field for every instance, a share of those requests' time that showed in
-    profiles. These bind one set of fields per class and reuse it. That is sound because
-    validation keeps no state on the fields and looks `validate_*` up on `self`; what fields do
+    """For serializers on hot paths (search and list filters, a new referral, the referral's
+    detail): DRF copies every declared field, nested serializers' too, for every instance, a
+    share of those requests' time that showed in profiles. These bind one set of fields per class and reuse it. That is sound because
+    validation and rendering keep no state on the fields and look `validate_*` up on `self`; what fields do
     read from their root, `partial` and `context`, is checked: a partial or contextual use gets
     its own copy.
 

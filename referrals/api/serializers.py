@@ -348,7 +348,7 @@ class ReferralContactOutSerializer(serializers.Serializer):
     handle = serializers.CharField(required=False)
 
 
-class ReferralDetailSerializer(serializers.Serializer):
+class ReferralDetailSerializer(FieldsBoundOnce, serializers.Serializer):
     """The whole referral for its two parties. The safe-contact block comes first, because
     reaching out the wrong way can put the person in danger. Fields of categories the person
     did not consent to are absent, and so is `contact` while `do_not_contact` is set."""
