@@ -84,8 +84,9 @@ def stranger_org(make_organisation):
     return make_organisation("Unrelated Org", kind="shelter")
 
 
-@pytest.fixture
-def partnership(sender_org, receiver_org):
+def active_partnership(sender_org, receiver_org) -> Partnership:
+    """The partnership a referral from `sender_org` to `receiver_org` needs: active, every data
+    category."""
     return Partnership.objects.create(
         proposer=sender_org,
         partner=receiver_org,
@@ -93,6 +94,11 @@ def partnership(sender_org, receiver_org):
         data_categories=list(ALL_CATEGORIES),
         purposes=["health care"],
     )
+
+
+@pytest.fixture
+def partnership(sender_org, receiver_org):
+    return active_partnership(sender_org, receiver_org)
 
 
 @pytest.fixture

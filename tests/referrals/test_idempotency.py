@@ -91,30 +91,16 @@ def test_stored_response_holds_no_personal_data(sender, payload):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_duplicates_create_one(api_client_for, make_organisation):
+def test_concurrent_duplicates_create_one(sender, payload):
     """Eight threads, each with its own database connection, send the same key at once."""
-    from partners.models import Partnership, Service
-    from tests.referrals.conftest import ensure_taxonomy, referral_payload
-
-    ensure_taxonomy()
-    sender_org = make_organisation("Sender", kind="sex_worker_led")
-    receiver_org = make_organisation("Receiver")
-    Partnership.objects.create(
-        proposer=sender_org,
-        partner=receiver_org,
-        status="active",
-        data_categories=["contact", "health", "legal", "notes"],
-    )
-    service = Service.objects.create(organisation=receiver_org, name="Clinic")
-    client = api_client_for(sender_org)
-    body = referral_payload(receiver_org, service)
+    body = payload()
     barrier = threading.Barrier(8)
     results = []
 
     def worker():
         try:
             barrier.wait()
-            response = post(client, body, "concurrent-key")
+            response = post(sender, body, "concurrent-key")
             results.append(
                 (response.status_code, response.json().get("id"), "Idempotent-Replayed" in response)
             )

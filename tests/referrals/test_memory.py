@@ -14,7 +14,6 @@ import pytest
 from rest_framework import serializers
 
 from api.serializers import FieldsBoundOnce
-from partners.models import Partnership, Service
 from referrals.api.serializers import ReferralCreateSerializer
 from tests.conftest import database_url, issue_token
 from tests.referrals.conftest import ensure_taxonomy
@@ -23,17 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_fresh_worker_holds_no_canary_after_shredding(make_organisation, make_application):
+def test_a_fresh_worker_holds_no_canary_after_shredding(
+    sender_org, receiver_org, partnership, service, make_application
+):
     ensure_taxonomy()
-    sender_org = make_organisation("Sender", kind="sex_worker_led")
-    receiver_org = make_organisation("Receiver")
-    Partnership.objects.create(
-        proposer=sender_org,
-        partner=receiver_org,
-        status="active",
-        data_categories=["contact", "health", "legal", "notes"],
-    )
-    service = Service.objects.create(organisation=receiver_org, name="Clinic")
     sender = issue_token(make_application(sender_org))
     receiver = issue_token(make_application(receiver_org))
     env = {
