@@ -2,13 +2,13 @@
 per-client keys, and concurrent duplicates on separate database connections."""
 
 import json
-import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from api.models import Event, IdempotencyKey
 from referrals.models import Referral
+from tests.conftest import at_once
 
 URL = "/api/v1/referrals"
 
@@ -94,25 +94,12 @@ def test_stored_response_holds_no_personal_data(sender, payload):
 def test_concurrent_duplicates_create_one(sender, payload):
     """Eight threads, each with its own database connection, send the same key at once."""
     body = payload()
-    barrier = threading.Barrier(8)
-    results = []
 
-    def worker():
-        try:
-            barrier.wait()
-            response = post(sender, body, "concurrent-key")
-            results.append(
-                (response.status_code, response.json().get("id"), "Idempotent-Replayed" in response)
-            )
-        finally:
-            connections.close_all()
+    def send():
+        response = post(sender, body, "concurrent-key")
+        return response.status_code, response.json().get("id"), "Idempotent-Replayed" in response
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    results = at_once(send, 8)
     assert len(results) == 8
     # The losers waited on the key row's unique index, then replayed the winner's answer.
     assert {status for status, _, _ in results} == {201}
