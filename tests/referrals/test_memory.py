@@ -6,8 +6,6 @@ garbage, and walk every object for the canary."""
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from api.serializers import FieldsBoundOnce
 from referrals.api.serializers import ReferralCreateSerializer
 from tests.conftest import database_url, issue_token
 from tests.referrals.conftest import ensure_taxonomy
+from tests.servers import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,15 +35,7 @@ def test_a_fresh_worker_holds_no_canary_after_shredding(
     }
 
     arguments = [sender, receiver, str(receiver_org.pk), str(service.pk)]
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.referrals.memory_worker", *arguments],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_python("-m", "tests.referrals.memory_worker", *arguments, env=env, timeout=300)
 
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
