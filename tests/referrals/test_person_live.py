@@ -13,9 +13,7 @@ var/verify/me/ (printed)."""
 import base64
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,7 +34,7 @@ from tests.api.webhooks.processes import start_worker, wait_ready
 from tests.api.webhooks.receiver import Receiver
 from tests.conftest import database_url
 from tests.referrals.conftest import PIN, ensure_taxonomy, referral_payload
-from tests.servers import free_port
+from tests.servers import free_port, stop
 from tests.verify.browser import ARGS
 from tests.verify.tools import CHROMIUM, ensure_chromium, ensure_fonts
 
@@ -111,9 +109,8 @@ class Stack:
 
 
 @pytest.fixture
-def stack(transactional_db, tmp_path, broker, sender_org, receiver_org, partnership):
+def stack(transactional_db, tmp_path, workdir, broker, sender_org, receiver_org, partnership):
     port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="srn-person-"))
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "api.settings.test",
@@ -152,15 +149,9 @@ def stack(transactional_db, tmp_path, broker, sender_org, receiver_org, partners
             )
     finally:
         for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process, timeout=20)
         server_log.close()
         worker_log.close()
-        shutil.rmtree(workdir, ignore_errors=True)
         # Shown by pytest only when the test fails.
         print((tmp_path / "gunicorn.log").read_text(errors="replace")[-5000:])
         print((tmp_path / "worker.log").read_text(errors="replace")[-5000:])
