@@ -161,9 +161,9 @@ def broker(monkeypatch):
     celery_app.conf.broker_write_url = None
     services._broker.__dict__.clear()
     yield running
-    connection = getattr(services._broker, "connection", None)
-    if connection is not None:
-        connection.release()
+    held = getattr(services._broker, "connection", None)
+    if held is not None:
+        held.release()
     services._broker.__dict__.clear()
     running.stop()
 
