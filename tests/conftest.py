@@ -4,13 +4,14 @@
 import secrets
 import shutil
 import tempfile
+import threading
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 from rest_framework.test import APIClient
@@ -46,6 +47,30 @@ def database_url() -> str:
     return f"postgresql://{user}:{password}@/{quote(params['dbname'])}?{query}"
 
 
+def at_once(work, times: int) -> list:
+    """`work()` in `times` threads released together, each on its own database connection:
+    what each returned, in the order they finished. An exception in any thread fails the test."""
+    barrier = threading.Barrier(times)
+    results, errors = [], []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(work())
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    return results
+
+
 def pg_dump_args() -> tuple[list[str], dict]:
     """Connection arguments and environment for pg_dump against the test database."""
     params = connection.get_connection_params()
@@ -69,6 +94,16 @@ def referral_keyring(settings, monkeypatch):
     path = Path(tempfile.mkdtemp(prefix="srn-keyring-"))
     settings.REFERRAL_KEYRING_DIR = path
     monkeypatch.setenv("REFERRAL_KEYRING_DIR", str(path))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def workdir():
+    """A private folder, removed at the end. Not pytest's tmp_path: concurrent pytest runs on one
+    machine prune each other's numbered tmp folders, and a long test (an embedded PostgreSQL's)
+    would lose its files."""
+    path = Path(tempfile.mkdtemp(prefix="srn-workdir-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -108,6 +143,29 @@ def api_client_for(make_application):
         return client
 
     return make
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    """Our own Redis, and this test process publishing to it (the test settings' broker is
+    in-memory; Celery reads CELERY_BROKER_URL from the environment before its own config, and
+    another test may have pinned broker_write_url)."""
+    from api.celery import app as celery_app
+    from api.webhooks import services
+    from tests.api.webhooks.processes import Broker
+
+    running = Broker()
+    running.start()
+    monkeypatch.setenv("CELERY_BROKER_URL", running.url)
+    monkeypatch.setattr(celery_app.conf, "broker_url", running.url)
+    celery_app.conf.broker_write_url = None
+    services._broker.__dict__.clear()
+    yield running
+    held = getattr(services._broker, "connection", None)
+    if held is not None:
+        held.release()
+    services._broker.__dict__.clear()
+    running.stop()
 
 
 @pytest.fixture

@@ -27,6 +27,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def run_python(*args: str, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
+    """This Python on `args` in the project's folder with `env`, its output captured as text
+    (the caller checks the exit status)."""
+    return subprocess.run(
+        [PYTHON, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def with_database(url: str, name: str) -> str:
     """`url` with its database replaced by `name` (same server, user and options)."""
     return urlunsplit(urlsplit(url)._replace(path="/" + name))

@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import secrets
-import subprocess
 import sys
 import time
 import urllib.request
@@ -22,7 +21,7 @@ import pytest
 from tests.api import readme
 from tests.api.makerun import MakeRun
 from tests.referral_bodies import minimal_referral
-from tests.servers import free_port
+from tests.servers import free_port, run_python
 
 ROOT = readme.ROOT
 LOG_FIELDS = {"time", "level", "logger", "message", "request_id"}
@@ -144,14 +143,7 @@ def test_production_settings_never_start_an_embedded_server(
         REFERRAL_KEKS="k1:" + "A" * 43 + "=",
         **settings_env,
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", *settings_option],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_python("manage.py", "check", *settings_option, env=env)
     assert result.returncode != 0
     assert "DATABASE_URL is not set" in result.stderr
     assert not (tmp_path / "pgdata").exists()

@@ -4,11 +4,9 @@ embedded PostgreSQL (never the shared one), stops that database, and starts it a
 import atexit
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -91,15 +89,6 @@ def wait_for(predicate, timeout: float):
         if result or time.monotonic() > deadline:
             return result
         time.sleep(0.2)
-
-
-@pytest.fixture
-def workdir():
-    """A private folder. Not pytest's tmp_path: concurrent pytest runs on one machine prune
-    each other's numbered tmp folders, and this test runs long enough to lose its database."""
-    path = Path(tempfile.mkdtemp(prefix="srn-readyz-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

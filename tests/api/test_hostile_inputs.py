@@ -27,11 +27,10 @@ import pytest
 from django.conf import settings
 
 from api.devstack import gunicorn_command
-from partners.models import Partnership, PartnershipStatus
 from partners.services import service_create
 from tests.api.routes import api_routes
 from tests.conftest import database_url, issue_token
-from tests.referrals.conftest import ALL_CATEGORIES, ensure_taxonomy, referral_payload
+from tests.referrals.conftest import active_partnership, ensure_taxonomy, referral_payload
 from tests.servers import free_port
 
 ROOT = Path(settings.BASE_DIR)
@@ -395,13 +394,7 @@ def world(make_organisation, make_application):
     ensure_taxonomy()
     sender = make_organisation("Red Umbrella Collective", kind="sex_worker_led")
     receiver = make_organisation("Clínica Aberta", kind="clinic")
-    Partnership.objects.create(
-        proposer=sender,
-        partner=receiver,
-        status=PartnershipStatus.ACTIVE,
-        data_categories=ALL_CATEGORIES,
-        purposes=["Referrals"],
-    )
+    active_partnership(sender, receiver)
     service = service_create(
         organisation=receiver,
         name="Walk-in testing",

@@ -138,17 +138,24 @@ def test_invalid_cursor_is_a_problem(http, auth):
 @pytest.mark.parametrize(
     "cursor",
     [
-        base64.b64encode(b"p=' OR 1=1--").decode(),  # issue 11: a 500 in the database
+        # The issue's example: DRF's own format, a position that is not a timestamp; issue 11:
+        # a 500 in the database.
+        base64.b64encode(b"p=' OR 1=1--").decode(),
         base64.b64encode(b"p=2024-01-01").decode(),  # no zone: a warning quoting it
         base64.b64encode(b"p=" + b"9" * 30).decode(),
         base64.b64encode(b"o=1&r=1&p=x").decode(),
+        base64.b64encode(b"o=5&r=1").decode(),
         base64.b64encode(b"p=\xff").decode(),
         "%%%",  # DRF skips what is not base64, so this read as the first page
         "cD0yMDI0%20",
+        "",
+        "=",
+        "é",
+        "A" * 400,
     ],
 )
-def test_tampered_cursor_is_a_problem(http, auth, cursor):
-    make_many(3)
+def test_tampered_and_forged_cursors_are_problems(http, auth, cursor):
+    make_many(30)
     # Not base64url (the schema's pattern): 400; base64url this list did not give out: 422.
     status = 422 if re.fullmatch(CURSOR_PATTERN, cursor) else 400
     body = assert_problem(http.get(URL, {"cursor": cursor}, **auth), status)
@@ -167,26 +174,6 @@ def test_query_count_does_not_grow_with_page_size(http, auth):
 
 def cursor_of(url: str) -> str:
     return parse_qs(urlsplit(url).query)["cursor"][0]
-
-
-@pytest.mark.parametrize(
-    "cursor",
-    [
-        # The issue's example: DRF's own format, a position that is not a timestamp.
-        base64.b64encode(b"p=' OR 1=1--").decode(),
-        base64.b64encode(b"o=5&r=1").decode(),
-        "",
-        "=",
-        "%%%",
-        "é",
-        "A" * 400,
-    ],
-)
-def test_forged_cursors_are_problems(http, auth, cursor):
-    make_many(30)
-    status = 422 if re.fullmatch(CURSOR_PATTERN, cursor) else 400
-    body = assert_problem(http.get(URL, {"cursor": cursor}, **auth), status)
-    assert body["errors"] == [{"pointer": "/cursor", "detail": "Invalid cursor."}]
 
 
 def test_an_altered_cursor_is_a_problem(http, auth):

@@ -1,12 +1,10 @@
 """Retention jobs, with time travel done in the database (timestamps moved back), not by
 freezing the clock: the jobs compare against now() like they do in production."""
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
@@ -18,7 +16,7 @@ from api.retention import JOBS, retention_counts, retention_run
 from api.webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 from referrals.models import PersonalData, Referral, ReferralKey, ReferralNote, TimelineEntry
 from tests.api.audit.factories import make_referral
-from tests.conftest import issue_token
+from tests.conftest import at_once, issue_token
 
 pytestmark = pytest.mark.django_db
 
@@ -178,24 +176,7 @@ def test_purge_command_runs_every_job(parties, capsys):
 @pytest.mark.parametrize("job", ["referral_personal_data", "referral_metadata"])
 def test_two_runs_at_once_share_the_work(parties, job):
     due = [closed_referral(parties, days=400) for _ in range(30)]
-    results, errors = [], []
-    barrier = threading.Barrier(2)
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(retention_run(job, batch=4))
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    results = at_once(lambda: retention_run(job, batch=4), 2)
     assert sum(results) == len(due)
     if job == "referral_personal_data":
         # Each referral was shredded exactly once.

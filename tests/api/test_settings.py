@@ -4,12 +4,12 @@ refuse to load without one. Run in subprocesses, since settings load once per pr
 import base64
 import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from tests.servers import run_python
 
 
 @pytest.fixture(autouse=True)
@@ -33,14 +33,7 @@ def manage(*args, **env):
         **env,
     }
     environment = {key: value for key, value in environment.items() if value is not None}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=settings.BASE_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_python("manage.py", *args, env=environment)
 
 
 def test_check_deploy_is_clean_under_production_settings():
@@ -149,13 +142,8 @@ def test_make_test_runs_pytest_under_the_test_settings(tmp_path):
     )
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
     env["DATABASE_URL"] = "postgres:///unused"
-    result = subprocess.run(
-        [sys.executable, "-m", "api.devstack", "test", str(probe), "-p", "no:cacheprovider"],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_python(
+        "-m", "api.devstack", "test", str(probe), "-p", "no:cacheprovider", env=env, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "settings: api.settings.test (from env)" in result.stdout, result.stdout

@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from django.contrib.staticfiles import finders
 
-from tests.servers import free_port
+from tests.servers import free_port, run_python
 
 ASSET = re.compile(r"""(?:src|href)="(/static/[^"]+)\"""")
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
@@ -78,13 +78,8 @@ def test_production_serves_the_collected_hashed_files(tmp_path):
         "REFERRAL_KEKS": "k1:" + "A" * 43 + "=",
         "STATIC_ROOT": str(tmp_path / "static"),
     }
-    collected = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    collected = run_python(
+        "manage.py", "collectstatic", "--no-input", "-v", "0", env=env, timeout=300
     )
     assert collected.returncode == 0, collected.stderr
     assert (tmp_path / "static" / "staticfiles.json").exists()

@@ -19,19 +19,14 @@ def seed() -> tuple[tuple[str, str], list[str]]:
     service (so the REST detail really decrypts), and the receiver's fresh client secret."""
     from django.utils import timezone
 
-    from partners.models import Organisation, Partnership, Service
-    from partners.services import application_rotate_secret, organisation_onboard
+    from partners.models import Partnership, Service
+    from partners.services import application_rotate_secret
     from referrals.models import Referral
     from referrals.services import referral_create
 
-    orgs = []
-    for role, kind in (("sender", "sex_worker_led"), ("receiver", "clinic")):
-        name = f"{PREFIX} {role}"
-        organisation = Organisation.objects.filter(name=name).first()
-        if organisation is None:
-            organisation, _, _ = organisation_onboard(name=name, kind=kind)
-        orgs.append(organisation)
-    sender, receiver = orgs
+    sender, receiver = (
+        harness.onboarded(f"{PREFIX} {role}", kind)[0] for role, kind in harness.ROLES
+    )
     service, _ = Service.objects.get_or_create(organisation=receiver, name="Bench FHIR clinic")
     Partnership.objects.get_or_create(
         proposer=sender,

@@ -67,6 +67,21 @@ def setup_django():
     django.setup()
 
 
+ROLES = (("sender", "sex_worker_led"), ("receiver", "clinic"))
+
+
+def onboarded(name: str, kind: str) -> tuple:
+    """The organisation called `name`, onboarded by the first run that needs it: (organisation,
+    its application, its client secret); the secret is None when an earlier run onboarded it."""
+    from partners.models import Organisation
+    from partners.services import organisation_onboard
+
+    organisation = Organisation.objects.filter(name=name).first()
+    if organisation is None:
+        return organisation_onboard(name=name, kind=kind)
+    return organisation, organisation.applications.first(), None
+
+
 @contextlib.contextmanager
 def serve(database_url: str, workers: int = 2, extra_env: dict | None = None):
     """The API under the bench settings, served as `make run` serves it."""

@@ -21,6 +21,7 @@ import requests
 
 from tests.api.webhooks.processes import Broker, wait_ready
 from tests.bench import harness
+from tests.partners.imports import hsds_address
 from tests.verify.stack import fresh_database
 
 SIZES = (5_000, 10_000, 20_000)
@@ -56,16 +57,7 @@ def document(size: int, path: Path, seed: int) -> None:
                             "name": f"Site {n}",
                             "latitude": round(rng.uniform(37, 43), 6),
                             "longitude": round(rng.uniform(-9, 3), 6),
-                            "addresses": [
-                                {
-                                    "address_1": f"Rua {n}",
-                                    "city": "Lisboa",
-                                    "state_province": "Lisboa",
-                                    "postal_code": "1100-001",
-                                    "country": "PT",
-                                    "address_type": "physical",
-                                }
-                            ],
+                            "addresses": [hsds_address(f"Rua {n}")],
                         },
                         "schedules": [
                             {"byday": "MO,TU,WE,TH,FR", "opens_at": "09:00", "closes_at": "17:00"}

@@ -47,22 +47,18 @@ TARGETS = {
 def _organisations():
     """The bench network, found by name so a second run reuses it. Returns per pair
     (sender, receiver, service, partnership) and fresh client secrets for pair 0."""
-    from partners.models import Organisation, Partnership, Service
-    from partners.services import application_rotate_secret, organisation_onboard
+    from partners.models import Partnership, Service
+    from partners.services import application_rotate_secret
 
     pairs = []
     secrets_by_role = {}
     for index in range(PAIRS):
         orgs = []
-        for role, kind in (("sender", "sex_worker_led"), ("receiver", "clinic")):
+        for role, kind in harness.ROLES:
             name = f"{BENCH_PREFIX} {role} {index}"
-            organisation = Organisation.objects.filter(name=name).first()
-            if organisation is None:
-                organisation, application, secret = organisation_onboard(name=name, kind=kind)
-            else:
-                application = organisation.applications.first()
-                secret = application_rotate_secret(application=application) if index == 0 else ""
+            organisation, application, secret = harness.onboarded(name, kind)
             if index == 0:
+                secret = secret or application_rotate_secret(application=application)
                 secrets_by_role[role] = (application.client_id, secret)
             orgs.append(organisation)
         sender, receiver = orgs
@@ -613,17 +609,16 @@ def run(args) -> list[dict]:
         queries = _inbox_query_counts(local)
         statements = _create_statements(local)
         detail_ids = _detail_ids(local)
-        honest = _honest_ceilings(local, detail_ids[0])
+        in_process = [
+            {"name": "seed", "referrals": TOTAL, "added_now": added},
+            queries,
+            statements,
+            *_honest_ceilings(local, detail_ids[0]),
+        ]
         if getattr(args, "cpu_only", False):
             with machine.CpuAccount(database_url) as account:
                 cpu = _cpu_per_request(local, detail_ids, account)
-            rows = [
-                {"name": "seed", "referrals": TOTAL, "added_now": added},
-                queries,
-                statements,
-                *honest,
-                *cpu,
-            ]
+            rows = [*in_process, *cpu]
             harness.report("referrals (in process only)", rows)
             return rows
         with (
@@ -668,15 +663,6 @@ def run(args) -> list[dict]:
                 rounds.wrk_side("ceiling", base + bare_paths[0], script=paths_script(bare_paths)),
                 targets=TARGETS["detail"],
             )
-    rows = [
-        {"name": "seed", "referrals": TOTAL, "added_now": added},
-        queries,
-        statements,
-        *honest,
-        *cpu,
-        *create,
-        *inbox,
-        *detail,
-    ]
+    rows = [*in_process, *cpu, *create, *inbox, *detail]
     harness.report("referrals", rows)
     return rows

@@ -3,10 +3,10 @@
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 
 from tests.bench import harness, results
+from tests.servers import run_python
 
 
 def run_document(areas, *, load=0.4, started=datetime(2026, 11, 29, 14, 5, 9, tzinfo=UTC)):
@@ -101,14 +101,7 @@ def test_make_bench_refuses_on_a_busy_machine_and_writes_nothing(tmp_path):
     """A forced threshold below any load average: it says why, exits 3, writes no results."""
     env = {**os.environ, "BENCH_MAX_LOAD": "-1"}
     env.pop("DATABASE_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.bench", "directory", "--results", str(tmp_path / "out")],
-        cwd=harness.ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_python("-m", "tests.bench", "directory", "--results", str(tmp_path / "out"), env=env)
     assert done.returncode == 3, done.stderr
     assert "load average (1 min):" in done.stdout
     assert "refused" in done.stderr and "BENCH_MAX_LOAD" in done.stderr

@@ -12,6 +12,19 @@ from partners.services import service_create
 LISBON = (38.7223, -9.1393)
 
 
+def location_at(point: tuple[float, float], **extra) -> dict:
+    """A location to create at `point` (latitude, longitude), in Lisbon's region and time zone."""
+    return {
+        "name": "Main",
+        "region": "Lisboa",
+        "country": "PT",
+        "latitude": point[0],
+        "longitude": point[1],
+        "time_zone": "Europe/Lisbon",
+        **extra,
+    }
+
+
 @pytest.fixture
 def make_service(make_organisation):
     def make(
@@ -25,18 +38,7 @@ def make_service(make_organisation):
     ):
         organisation = organisation or make_organisation()
         if locations is None:
-            locations = [
-                {
-                    "name": "Main",
-                    "address_1": "Rua da Palma 1",
-                    "city": "Lisboa",
-                    "region": "Lisboa",
-                    "country": "PT",
-                    "latitude": LISBON[0],
-                    "longitude": LISBON[1],
-                    "time_zone": "Europe/Lisbon",
-                }
-            ]
+            locations = [location_at(LISBON, address_1="Rua da Palma 1", city="Lisboa")]
         return service_create(
             organisation=organisation,
             name=name,

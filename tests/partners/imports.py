@@ -13,6 +13,33 @@ HSDS = Path(__file__).resolve().parents[2] / "partners" / "hsds"
 EXAMPLES = HSDS / "examples"
 
 
+def hsds_address(address_1: str) -> dict:
+    """A physical address in Lisbon as HSDS writes one."""
+    return {
+        "address_1": address_1,
+        "city": "Lisboa",
+        "state_province": "Lisboa",
+        "postal_code": "1100-001",
+        "country": "PT",
+        "address_type": "physical",
+    }
+
+
+def hsds_attribute(code: str, name: str, **taxonomy) -> dict:
+    """An attribute naming the term `code` and, in `taxonomy`, its taxonomy as the publisher
+    names it (`taxonomy="srn"`, or `taxonomy_detail={...}`)."""
+    return {
+        "id": str(uuid.uuid4()),
+        "taxonomy_term": {
+            "id": str(uuid.uuid4()),
+            "code": code,
+            "name": name,
+            "description": "",
+            **taxonomy,
+        },
+    }
+
+
 def hsds_service(name="Walk-in STI testing", **fields) -> dict:
     """A fully nested HSDS service as another directory would publish it."""
     service_id = fields.pop("id", str(uuid.uuid4()))
@@ -37,17 +64,7 @@ def hsds_service(name="Walk-in STI testing", **fields) -> dict:
                     "name": "Clinic",
                     "latitude": 38.7169,
                     "longitude": -9.1399,
-                    "addresses": [
-                        {
-                            "id": str(uuid.uuid4()),
-                            "address_1": "Rua da Palma 1",
-                            "city": "Lisboa",
-                            "state_province": "Lisboa",
-                            "postal_code": "1100-001",
-                            "country": "PT",
-                            "address_type": "physical",
-                        }
-                    ],
+                    "addresses": [{"id": str(uuid.uuid4()), **hsds_address("Rua da Palma 1")}],
                 },
                 "schedules": [
                     {
@@ -61,18 +78,7 @@ def hsds_service(name="Walk-in STI testing", **fields) -> dict:
                 ],
             }
         ],
-        "attributes": [
-            {
-                "id": str(uuid.uuid4()),
-                "taxonomy_term": {
-                    "id": str(uuid.uuid4()),
-                    "code": "sti-testing",
-                    "name": "STI testing",
-                    "description": "",
-                    "taxonomy": "srn",
-                },
-            }
-        ],
+        "attributes": [hsds_attribute("sti-testing", "STI testing", taxonomy="srn")],
         "capacities": [
             {
                 "id": str(uuid.uuid4()),

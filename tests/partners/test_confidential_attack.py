@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.partners.conftest import LISBON, cursor_of, great_circle_km, offset
+from tests.partners.conftest import LISBON, cursor_of, great_circle_km, location_at, offset
 
 pytestmark = pytest.mark.django_db
 
@@ -28,18 +28,6 @@ BISECTION_STEPS = 38
 ZERO_ID = "00000000-0000-0000-0000-000000000000"
 
 
-def place(point, **extra) -> dict:
-    return {
-        "name": "Site",
-        "region": "Lisboa",
-        "country": "PT",
-        "latitude": point[0],
-        "longitude": point[1],
-        "time_zone": "Europe/Lisbon",
-        **extra,
-    }
-
-
 @pytest.fixture
 def shelter(make_organisation, make_service):
     owner = make_organisation("Casa Segura", kind="shelter")
@@ -48,7 +36,7 @@ def shelter(make_organisation, make_service):
         name="Safe house beds",
         taxonomy=["emergency-shelter"],
         locations=[
-            place(
+            location_at(
                 SHELTER,
                 name="Safe house",
                 address_1="Rua Secreta 7",
@@ -63,7 +51,7 @@ def shelter(make_organisation, make_service):
         make_service(
             name=f"Decoy {km}",
             taxonomy=["emergency-shelter"],
-            locations=[place(offset(km_north=km, km_east=km / 2))],
+            locations=[location_at(offset(km_north=km, km_east=km / 2))],
         )
     return service
 
@@ -275,7 +263,7 @@ def test_a_next_link_gives_away_no_distance_from_the_searcher(
     and three of them locate the person. The link holds a sealed cursor: no JSON, no id, and
     never the same text twice for the same page."""
     for index in range(4):
-        make_service(name=f"Drop-in {index}", locations=[place(offset(km_north=index + 0.5))])
+        make_service(name=f"Drop-in {index}", locations=[location_at(offset(km_north=index + 0.5))])
     client = api_client_for(make_organisation("Outreach"), scopes=["directory:read"])
     search = {"near": f"{LISBON[0]},{LISBON[1]}", "radius_km": 20, "limit": 2}
     pages = [client.post("/api/v1/services/search", search, format="json") for _ in range(2)]

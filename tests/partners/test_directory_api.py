@@ -3,29 +3,24 @@ query counts."""
 
 import pytest
 
+from partners.api.examples import SERVICE_CREATE
 from partners.models import Capacity, CapacityHistory, Location, Organisation, Schedule, Service
 
 pytestmark = pytest.mark.django_db
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
 
+# The documented example with two taxonomy terms, a language tag to normalise and two opening
+# days.
+EXAMPLE = SERVICE_CREATE[0].value
 SERVICE = {
-    "name": "Walk-in STI testing",
+    **EXAMPLE,
     "description": "Rapid tests",
     "taxonomy": ["sti-testing", "hiv-prep-pep"],
     "languages": ["pt", "th", "pt-br"],
-    "cost": "free",
-    "no_id_required": True,
-    "walk_in": True,
     "locations": [
         {
-            "name": "Clinic",
-            "address_1": "Rua da Palma 1",
-            "city": "Lisboa",
-            "country": "PT",
-            "latitude": 38.7169,
-            "longitude": -9.1399,
-            "time_zone": "Europe/Lisbon",
+            **EXAMPLE["locations"][0],
             "schedules": [
                 {"weekday": 1, "opens_at": "10:00", "closes_at": "18:00"},
                 {"weekday": 3, "opens_at": "10:00", "closes_at": "18:00"},

@@ -17,35 +17,16 @@ from datetime import timedelta
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from api.celery import app as celery_app
-from api.webhooks import services as webhooks
 from api.webhooks.services import endpoint_create
 from partners.imports.services import directory_import_create
 from partners.models import DirectoryImport, Organisation, Service
-from tests.api.webhooks.processes import Broker, wait_ready
+from tests.api.webhooks.processes import wait_ready
 from tests.api.webhooks.receiver import Receiver
 from tests.conftest import database_url
 from tests.partners.imports import hsds_service, json_file, upload
 from tests.servers import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def broker(monkeypatch):
-    """Our own Redis, and this test process publishing to it."""
-    running = Broker()
-    running.start()
-    monkeypatch.setenv("CELERY_BROKER_URL", running.url)
-    monkeypatch.setattr(celery_app.conf, "broker_url", running.url)
-    celery_app.conf.broker_write_url = None
-    webhooks._broker.__dict__.clear()
-    yield running
-    connection = getattr(webhooks._broker, "connection", None)
-    if connection is not None:
-        connection.release()
-    webhooks._broker.__dict__.clear()
-    running.stop()
 
 
 class Worker:

@@ -20,7 +20,14 @@ from partners.models import (
     Service,
 )
 from tests.api.helpers import assert_problem
-from tests.partners.imports import hsds_service, json_file, package_zip, upload, zip_file
+from tests.partners.imports import (
+    hsds_attribute,
+    hsds_service,
+    json_file,
+    package_zip,
+    upload,
+    zip_file,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -52,15 +59,8 @@ def test_an_import_writes_services_owned_by_the_importer(client, organisation):
     first, second = hsds_service(), hsds_service("Legal clinic", walk_in=True)
     second["attributes"].append(
         {
-            "id": str(uuid.uuid4()),
+            **hsds_attribute("walk_in", "Walk-in", taxonomy="srn-safeguards"),
             "taxonomy_term_id": "ignored",
-            "taxonomy_term": {
-                "id": str(uuid.uuid4()),
-                "code": "walk_in",
-                "name": "Walk-in",
-                "description": "",
-                "taxonomy": "srn-safeguards",
-            },
         }
     )
     job = run(client, json_file([first, second]))
@@ -207,27 +207,10 @@ def test_a_repeated_id_is_an_error(client, organisation):
 
 def test_unmapped_terms_are_reported_never_guessed_and_a_mapping_maps_them(client, organisation):
     service = hsds_service()
+    la = {"id": str(uuid.uuid4()), "name": "211 LA", "description": ""}
     service["attributes"] = [
-        {
-            "id": str(uuid.uuid4()),
-            "taxonomy_term": {
-                "id": str(uuid.uuid4()),
-                "code": "BD-1800.2000",
-                "name": "Food pantries",
-                "description": "",
-                "taxonomy_detail": {"id": str(uuid.uuid4()), "name": "211 LA", "description": ""},
-            },
-        },
-        {
-            "id": str(uuid.uuid4()),
-            "taxonomy_term": {
-                "id": str(uuid.uuid4()),
-                "code": "NO-ID",
-                "name": "No ID needed",
-                "description": "",
-                "taxonomy": "211 LA",
-            },
-        },
+        hsds_attribute("BD-1800.2000", "Food pantries", taxonomy_detail=la),
+        hsds_attribute("NO-ID", "No ID needed", taxonomy="211 LA"),
     ]
     job = run(client, json_file(service))
     assert job["counts"]["created"] == 1

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.timestamps import iso
-from partners.models import Capacity, Location, Organisation, Schedule
+from partners.models import SAFEGUARDS, Capacity, Location, Organisation, Schedule
 from partners.selectors import SearchFilters, service_search_sql, services_search_json
-from tests.partners.conftest import LISBON, cursor_of, offset
+from tests.partners.conftest import LISBON, cursor_of, location_at, offset
 
 pytestmark = pytest.mark.django_db
 
@@ -25,18 +25,6 @@ pytestmark = pytest.mark.django_db
 def names(response) -> list[str]:
     assert response.status_code == 200, response.content
     return [row["name"] for row in response.json()["results"]]
-
-
-def at(point, **extra) -> dict:
-    return {
-        "name": "Main",
-        "region": "Lisboa",
-        "country": "PT",
-        "latitude": point[0],
-        "longitude": point[1],
-        "time_zone": "Europe/Lisbon",
-        **extra,
-    }
 
 
 @pytest.fixture
@@ -72,10 +60,10 @@ def test_language_filter_matches_regional_variants(search, make_service):
 
 
 def test_near_sorts_by_distance_and_reports_it(search, make_service):
-    make_service(name="Far", locations=[at(offset(km_north=8))])
-    make_service(name="Near", locations=[at(offset(km_north=1))])
-    make_service(name="Middle", locations=[at(offset(km_east=4))])
-    make_service(name="Out of range", locations=[at(offset(km_north=30))])
+    make_service(name="Far", locations=[location_at(offset(km_north=8))])
+    make_service(name="Near", locations=[location_at(offset(km_north=1))])
+    make_service(name="Middle", locations=[location_at(offset(km_east=4))])
+    make_service(name="Out of range", locations=[location_at(offset(km_north=30))])
     make_service(name="Nowhere", locations=[])
     response = search(near=f"{LISBON[0]},{LISBON[1]}", radius_km=10)
     assert names(response) == ["Near", "Middle", "Far"]
@@ -86,16 +74,23 @@ def test_near_sorts_by_distance_and_reports_it(search, make_service):
 
 
 def test_distance_is_that_of_the_nearest_location(search, make_service):
-    make_service(name="Two sites", locations=[at(offset(km_north=9)), at(offset(km_north=2))])
-    make_service(name="One site", locations=[at(offset(km_north=5))])
+    make_service(
+        name="Two sites",
+        locations=[location_at(offset(km_north=9)), location_at(offset(km_north=2))],
+    )
+    make_service(name="One site", locations=[location_at(offset(km_north=5))])
     response = search(near=f"{LISBON[0]},{LISBON[1]}", radius_km=10)
     assert names(response) == ["Two sites", "One site"]
     assert response.json()["results"][0]["distance_km"] == pytest.approx(2, abs=0.05)
 
 
 def test_near_across_the_antimeridian(search, make_service):
-    make_service(name="Fiji east", locations=[at((-17.0, 179.95), time_zone="Pacific/Fiji")])
-    make_service(name="Fiji west", locations=[at((-17.0, -179.95), time_zone="Pacific/Fiji")])
+    make_service(
+        name="Fiji east", locations=[location_at((-17.0, 179.95), time_zone="Pacific/Fiji")]
+    )
+    make_service(
+        name="Fiji west", locations=[location_at((-17.0, -179.95), time_zone="Pacific/Fiji")]
+    )
     assert names(search(near="-17.0,179.99", radius_km=20)) == ["Fiji east", "Fiji west"]
 
 
@@ -125,17 +120,7 @@ def test_fresh_filter(search, make_service):
     assert stale["capacity"]["stale"] is True
 
 
-@pytest.mark.parametrize(
-    "safeguard",
-    [
-        "no_id_required",
-        "no_immigration_status_questions",
-        "anonymous_access",
-        "walk_in",
-        "sex_worker_friendly",
-        "trans_friendly",
-    ],
-)
+@pytest.mark.parametrize("safeguard", SAFEGUARDS)
 def test_each_safeguard_filter(search, make_service, safeguard):
     make_service(name="With", **{safeguard: True})
     make_service(name="Without")
@@ -183,9 +168,10 @@ WEDNESDAY = datetime(2026, 12, 2, 3, 30, tzinfo=UTC)
 def test_open_now_in_each_locations_time_zone(make_service):
     hours = {"weekday": 3, "opens_at": time(9), "closes_at": time(17)}
     make_service(
-        name="Bangkok", locations=[at((13.75, 100.5), time_zone="Asia/Bangkok", schedules=[hours])]
+        name="Bangkok",
+        locations=[location_at((13.75, 100.5), time_zone="Asia/Bangkok", schedules=[hours])],
     )
-    make_service(name="Lisbon", locations=[at(LISBON, schedules=[hours])])
+    make_service(name="Lisbon", locations=[location_at(LISBON, schedules=[hours])])
     make_service(name="No hours")
     assert open_at(WEDNESDAY, open_now=True) == ["Bangkok"]
     assert open_at(WEDNESDAY, open_now=False) == ["Lisbon", "No hours"]
@@ -195,7 +181,7 @@ def test_open_now_in_each_locations_time_zone(make_service):
 
 def test_open_now_across_midnight(make_service):
     overnight = {"weekday": 2, "opens_at": time(22), "closes_at": time(6)}  # Tuesday night
-    make_service(name="Night", locations=[at(LISBON, schedules=[overnight])])
+    make_service(name="Night", locations=[location_at(LISBON, schedules=[overnight])])
     assert open_at(WEDNESDAY, open_now=True) == ["Night"]  # 03:30 Wednesday, Lisbon
     assert open_at(WEDNESDAY + timedelta(hours=3), open_now=True) == []  # 06:30
     assert open_at(WEDNESDAY - timedelta(hours=5), open_now=True) == ["Night"]  # Tue 22:30
@@ -207,7 +193,7 @@ def test_open_now_weekday_is_local(make_service):
     tuesday = {"weekday": 2, "opens_at": time(17), "closes_at": time(18)}
     make_service(
         name="Honolulu",
-        locations=[at((21.3, -157.85), time_zone="Pacific/Honolulu", schedules=[tuesday])],
+        locations=[location_at((21.3, -157.85), time_zone="Pacific/Honolulu", schedules=[tuesday])],
     )
     assert open_at(WEDNESDAY, open_now=True) == ["Honolulu"]
 
@@ -218,11 +204,11 @@ def test_open_now_through_the_api(search, make_service):
     other_day = {**all_day, "weekday": now.isoweekday() % 7 + 1}
     make_service(
         name="Today",
-        locations=[at((13.75, 100.5), time_zone="Asia/Bangkok", schedules=[all_day])],
+        locations=[location_at((13.75, 100.5), time_zone="Asia/Bangkok", schedules=[all_day])],
     )
     make_service(
         name="Other day",
-        locations=[at((13.75, 100.5), time_zone="Asia/Bangkok", schedules=[other_day])],
+        locations=[location_at((13.75, 100.5), time_zone="Asia/Bangkok", schedules=[other_day])],
     )
     assert names(search(open_now="true")) == ["Today"]
 
@@ -232,13 +218,15 @@ def test_filters_combine(search, make_service, make_organisation):
     good = dict(
         taxonomy=["abortion-reproductive-care"],
         languages=["th", "pt"],
-        locations=[at(offset(km_north=2))],
+        locations=[location_at(offset(km_north=2))],
         capacity={"accepting_referrals": "open", "available": 2},
         no_immigration_status_questions=True,
     )
     make_service(clinic, name="Match", **good)
     make_service(clinic, name="Wrong language", **{**good, "languages": ["pt"]})
-    make_service(clinic, name="Too far", **{**good, "locations": [at(offset(km_north=40))]})
+    make_service(
+        clinic, name="Too far", **{**good, "locations": [location_at(offset(km_north=40))]}
+    )
     make_service(
         clinic,
         name="Closed",
@@ -261,9 +249,9 @@ def test_filters_combine(search, make_service, make_organisation):
 
 
 def test_post_search_gives_the_same_answer(client, make_service):
-    make_service(name="Near", languages=["th"], locations=[at(offset(km_north=1))])
-    make_service(name="Far", languages=["th"], locations=[at(offset(km_north=5))])
-    make_service(name="Other", languages=["en"], locations=[at(offset(km_north=1))])
+    make_service(name="Near", languages=["th"], locations=[location_at(offset(km_north=1))])
+    make_service(name="Far", languages=["th"], locations=[location_at(offset(km_north=5))])
+    make_service(name="Other", languages=["en"], locations=[location_at(offset(km_north=1))])
     near = f"{LISBON[0]},{LISBON[1]}"
     get = client.get("/api/v1/services", {"language": "th", "near": near, "radius_km": 10})
     post = client.post(
@@ -290,7 +278,7 @@ def test_inactive_services_and_suspended_organisations_are_not_found(search, mak
 def test_next_pages_through_everything_once(client, make_service, near, method):
     """Following `next` as it is (GET) or posting the same filters to it (POST)."""
     for index in range(7):
-        make_service(name=f"Service {index}", locations=[at(offset(km_north=index + 0.5))])
+        make_service(name=f"Service {index}", locations=[location_at(offset(km_north=index + 0.5))])
     params = {"limit": 3}
     if near:
         params.update(near=f"{LISBON[0]},{LISBON[1]}", radius_km=20)
@@ -326,7 +314,10 @@ def test_query_count_is_constant_in_page_size(client, make_service, django_asser
     for index in range(30):
         make_service(
             name=f"Service {index:02}",
-            locations=[at(offset(km_north=index / 10)), at(offset(km_east=index / 10))],
+            locations=[
+                location_at(offset(km_north=index / 10)),
+                location_at(offset(km_east=index / 10)),
+            ],
             languages=["th"],
         )
     params = {
@@ -468,7 +459,7 @@ def test_a_cursor_is_good_only_for_its_search_and_caller(
     client, api_client_for, make_organisation, make_service
 ):
     for index in range(7):
-        make_service(name=f"Service {index}", locations=[at(offset(km_north=index + 0.5))])
+        make_service(name=f"Service {index}", locations=[location_at(offset(km_north=index + 0.5))])
     query = {"near": f"{LISBON[0]},{LISBON[1]}", "radius_km": 20, "limit": 3}
     cursor = cursor_of(client.get("/api/v1/services", query).json())
     # The same search, as GET or POST, at any page size.
@@ -507,7 +498,7 @@ def opening_hours() -> dict:
 
 
 def test_opening_hours_follow_every_write_to_schedules_and_locations(make_service):
-    service = make_service(name="Clinic", locations=[at(LISBON, schedules=[])])
+    service = make_service(name="Clinic", locations=[location_at(LISBON, schedules=[])])
     location = service.locations.get()
     assert opening_hours() == {}
     schedule = Schedule.objects.create(
@@ -530,7 +521,7 @@ def test_opening_hours_follow_every_write_to_schedules_and_locations(make_servic
 
 def test_sunday_night_wraps_to_monday_morning(make_service):
     sunday_night = {"weekday": 7, "opens_at": time(22), "closes_at": time(2)}
-    make_service(name="Night", locations=[at(LISBON, schedules=[sunday_night])])
+    make_service(name="Night", locations=[location_at(LISBON, schedules=[sunday_night])])
     assert opening_hours() == {"Night": ("Europe/Lisbon", "{[0,7200),[597600,604800)}")}
     monday = datetime(2026, 12, 7, 1, 30, tzinfo=UTC)  # 01:30 Monday in Lisbon
     assert open_at(monday, open_now=True) == ["Night"]
@@ -565,7 +556,7 @@ def test_open_now_is_the_local_weekly_rule(make_service, schedules, zone, moment
     Location.objects.filter(service__name__startswith="Random ").delete()  # earlier examples
     name = f"Random {uuid.uuid4()}"
     hours = [{"weekday": d, "opens_at": o, "closes_at": c} for d, o, c in schedules]
-    make_service(name=name, locations=[at(LISBON, time_zone=zone, schedules=hours)])
+    make_service(name=name, locations=[location_at(LISBON, time_zone=zone, schedules=hours)])
     local = moment.astimezone(ZoneInfo(zone)).replace(microsecond=0)
     yesterday = local - timedelta(days=1)
     expected = any(

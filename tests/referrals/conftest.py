@@ -10,50 +10,37 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from partners.models import Partnership, PartnershipStatus, Service, TaxonomyTerm
+from referrals.api.examples import CREATE_EXAMPLE
 
 ALL_CATEGORIES = ["contact", "health", "legal", "notes"]
 
 
 def referral_payload(receiver, service, /, **overrides) -> dict:
-    payload = {
-        "receiver": str(receiver.pk),
-        "service": str(service.pk),
-        "urgency": "soon",
-        "needs": ["sti-testing"],
-        "person": {
-            "name": "Mia",
-            "pronouns": "she/her",
-            "age_band": "25_34",
-            "languages": ["pt-BR", "es"],
-            "interpreter_needed": False,
-        },
-        "safe_contact": {
-            "do_not_contact": False,
-            "channels": ["signal", "sms"],
-            "safe_times": "weekdays 10-12",
-            "voicemail_ok": False,
-            "may_name_organisation": False,
-            "neutral_name": "Ana from the studio",
-            "code_word": "sunflower",
-            "instructions": "Text first; never call after 18:00.",
-        },
-        "contact": {"phone": "+351 900 000 000", "handle": "mia.42"},
-        "reason": "Wants PrEP and an STI test.",
-        "health": "Missed last PrEP refill.",
-        "legal": "Landlord threatening eviction.",
-        "consent": {
-            "consented": True,
-            "method": "verbal",
-            "language": "pt-BR",
+    """The documented create example between `receiver` and `service`, with a phone number,
+    health and legal notes, every data category and no self-service PIN."""
+    payload = copy.deepcopy(CREATE_EXAMPLE)
+    del payload["self_service_pin"]
+    consent = payload.pop("consent")
+    del consent["purpose_note"]
+    payload["safe_contact"].update(
+        channels=["signal", "sms"],
+        safe_times="weekdays 10-12",
+        instructions="Text first; never call after 18:00.",
+    )
+    payload.update(
+        receiver=str(receiver.pk),
+        service=str(service.pk),
+        contact={"phone": "+351 900 000 000", "handle": "mia.42"},
+        reason="Wants PrEP and an STI test.",
+        health="Missed last PrEP refill.",
+        legal="Landlord threatening eviction.",
+        consent={
+            **consent,
             "given_at": (timezone.now() - timedelta(minutes=5)).isoformat(),
-            "recorded_by": "staff-17",
-            "purpose": "sexual-health",
             "recipient": str(receiver.pk),
             "data_categories": list(ALL_CATEGORIES),
-            "by_representative": False,
-            "wording_version": "2026-10",
         },
-    }
+    )
     for key, value in overrides.items():
         if key == "consent":
             payload["consent"].update(value)
@@ -84,8 +71,9 @@ def stranger_org(make_organisation):
     return make_organisation("Unrelated Org", kind="shelter")
 
 
-@pytest.fixture
-def partnership(sender_org, receiver_org):
+def active_partnership(sender_org, receiver_org) -> Partnership:
+    """The partnership a referral from `sender_org` to `receiver_org` needs: active, every data
+    category."""
     return Partnership.objects.create(
         proposer=sender_org,
         partner=receiver_org,
@@ -93,6 +81,11 @@ def partnership(sender_org, receiver_org):
         data_categories=list(ALL_CATEGORIES),
         purposes=["health care"],
     )
+
+
+@pytest.fixture
+def partnership(sender_org, receiver_org):
+    return active_partnership(sender_org, receiver_org)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from api.logging import JSONFormatter
-from partners.models import Partnership, Service
+from partners.models import Service
 from tests.conftest import pg_dump_args
 from tests.referrals.conftest import act, ensure_taxonomy, referral_payload
 
@@ -53,22 +53,12 @@ def captured_logs():
 
 @pytest.mark.django_db(transaction=True)
 def test_canary_is_in_neither_the_dump_nor_the_logs(
-    make_organisation, api_client_for, captured_logs
+    sender_org, receiver_org, partnership, sender, receiver, captured_logs
 ):
     canary = "cnry" + uuid.uuid4().hex[:16]
     control = "ctrl" + uuid.uuid4().hex[:16]
     ensure_taxonomy()
-    sender_org = make_organisation("Sender", kind="sex_worker_led")
-    receiver_org = make_organisation("Receiver")
-    Partnership.objects.create(
-        proposer=sender_org,
-        partner=receiver_org,
-        status="active",
-        data_categories=["contact", "health", "legal", "notes"],
-    )
     service = Service.objects.create(organisation=receiver_org, name=control)
-    sender = api_client_for(sender_org)
-    receiver = api_client_for(receiver_org)
     body = referral_payload(
         receiver_org,
         service,

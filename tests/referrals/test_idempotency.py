@@ -2,13 +2,13 @@
 per-client keys, and concurrent duplicates on separate database connections."""
 
 import json
-import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from api.models import Event, IdempotencyKey
 from referrals.models import Referral
+from tests.conftest import at_once
 
 URL = "/api/v1/referrals"
 
@@ -91,42 +91,15 @@ def test_stored_response_holds_no_personal_data(sender, payload):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_duplicates_create_one(api_client_for, make_organisation):
+def test_concurrent_duplicates_create_one(sender, payload):
     """Eight threads, each with its own database connection, send the same key at once."""
-    from partners.models import Partnership, Service
-    from tests.referrals.conftest import ensure_taxonomy, referral_payload
+    body = payload()
 
-    ensure_taxonomy()
-    sender_org = make_organisation("Sender", kind="sex_worker_led")
-    receiver_org = make_organisation("Receiver")
-    Partnership.objects.create(
-        proposer=sender_org,
-        partner=receiver_org,
-        status="active",
-        data_categories=["contact", "health", "legal", "notes"],
-    )
-    service = Service.objects.create(organisation=receiver_org, name="Clinic")
-    client = api_client_for(sender_org)
-    body = referral_payload(receiver_org, service)
-    barrier = threading.Barrier(8)
-    results = []
+    def send():
+        response = post(sender, body, "concurrent-key")
+        return response.status_code, response.json().get("id"), "Idempotent-Replayed" in response
 
-    def worker():
-        try:
-            barrier.wait()
-            response = post(client, body, "concurrent-key")
-            results.append(
-                (response.status_code, response.json().get("id"), "Idempotent-Replayed" in response)
-            )
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    results = at_once(send, 8)
     assert len(results) == 8
     # The losers waited on the key row's unique index, then replayed the winner's answer.
     assert {status for status, _, _ in results} == {201}

@@ -7,8 +7,6 @@ PostgreSQL data directory is in test_seizure.py."""
 import importlib
 import io
 import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -32,6 +30,7 @@ from referrals.selectors import personal_data_of
 from referrals.services import EpochRotation, key_epochs_rotate
 from tests.conftest import database_url
 from tests.referrals import seizure
+from tests.servers import run_python
 
 ROOT = settings.BASE_DIR
 CANARY = "canary-" + uuid.uuid4().hex
@@ -175,13 +174,11 @@ def test_a_process_whose_epoch_another_process_retired_creates_under_the_newest(
     (first,) = keyring.epochs()
     assert keyring.newest() == first
 
-    result = subprocess.run(
-        [sys.executable, "manage.py", "rotate_key_epochs", "--now"],
-        cwd=ROOT,
+    result = run_python(
+        "manage.py",
+        "rotate_key_epochs",
+        "--now",
         env={**os.environ, "DATABASE_URL": database_url()},
-        capture_output=True,
-        text=True,
-        timeout=60,
     )
 
     assert result.returncode == 0, result.stderr
@@ -398,14 +395,7 @@ def test_the_schedule_keeps_the_promise_for_any_bound(hours):
         "import django; django.setup(); from referrals import keyring; t = keyring.schedule(); "
         "print(t.bound.total_seconds(), t.worst_case.total_seconds(), t.grace <= t.job_every)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**os.environ, "REFERRAL_SHRED_HOURS": hours},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_python("-c", code, env={**os.environ, "REFERRAL_SHRED_HOURS": hours})
     assert result.returncode == 0, result.stderr
     bound, worst, grace_fits = result.stdout.split()
     assert float(bound) == float(hours) * 3600

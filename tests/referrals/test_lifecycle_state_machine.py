@@ -24,7 +24,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from partners.models import Partnership, PartnershipStatus
 from partners.services import service_create
 from tests.referrals.conftest import ALL_CATEGORIES, referral_payload
 
@@ -184,20 +183,11 @@ class ReferralLifecycle(RuleBasedStateMachine):
 
 
 @pytest.fixture
-def world(make_organisation, api_client_for):
-    sender_org = make_organisation("State machine collective", kind="sex_worker_led")
-    receiver_org = make_organisation("State machine clinic", kind="clinic")
-    Partnership.objects.create(
-        proposer=sender_org,
-        partner=receiver_org,
-        status=PartnershipStatus.ACTIVE,
-        data_categories=list(ALL_CATEGORIES),
-        purposes=["Referrals"],
-    )
+def world(sender, receiver, receiver_org, partnership):
     service = service_create(organisation=receiver_org, name="Testing", taxonomy=["sti-testing"])
     return {
-        "sender": api_client_for(sender_org),
-        "receiver": api_client_for(receiver_org),
+        "sender": sender,
+        "receiver": receiver,
         "receiver_org": receiver_org,
         "service": service,
     }

@@ -6,34 +6,25 @@ garbage, and walk every object for the canary."""
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from rest_framework import serializers
 
 from api.serializers import FieldsBoundOnce
-from partners.models import Partnership, Service
 from referrals.api.serializers import ReferralCreateSerializer
 from tests.conftest import database_url, issue_token
 from tests.referrals.conftest import ensure_taxonomy
+from tests.servers import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_fresh_worker_holds_no_canary_after_shredding(make_organisation, make_application):
+def test_a_fresh_worker_holds_no_canary_after_shredding(
+    sender_org, receiver_org, partnership, service, make_application
+):
     ensure_taxonomy()
-    sender_org = make_organisation("Sender", kind="sex_worker_led")
-    receiver_org = make_organisation("Receiver")
-    Partnership.objects.create(
-        proposer=sender_org,
-        partner=receiver_org,
-        status="active",
-        data_categories=["contact", "health", "legal", "notes"],
-    )
-    service = Service.objects.create(organisation=receiver_org, name="Clinic")
     sender = issue_token(make_application(sender_org))
     receiver = issue_token(make_application(receiver_org))
     env = {
@@ -44,15 +35,7 @@ def test_a_fresh_worker_holds_no_canary_after_shredding(make_organisation, make_
     }
 
     arguments = [sender, receiver, str(receiver_org.pk), str(service.pk)]
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.referrals.memory_worker", *arguments],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_python("-m", "tests.referrals.memory_worker", *arguments, env=env, timeout=300)
 
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])

@@ -13,7 +13,6 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from api.models import IdempotencyKey
-from partners.models import Partnership, Service
 from referrals import crypto
 from referrals.models import Consent, PersonalData, Referral
 from referrals.selectors import data_key
@@ -51,17 +50,10 @@ def migrate(targets):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_rows_written_before_are_converted(make_organisation, make_application, api_client_for):
+def test_rows_written_before_are_converted(
+    sender_org, receiver_org, partnership, service, make_application, api_client_for
+):
     ensure_taxonomy()
-    sender_org = make_organisation("Sender", kind="sex_worker_led")
-    receiver_org = make_organisation("Receiver")
-    partnership = Partnership.objects.create(
-        proposer=sender_org,
-        partner=receiver_org,
-        status="active",
-        data_categories=["contact", "health", "legal", "notes"],
-    )
-    service = Service.objects.create(organisation=receiver_org, name="Clinic")
     application = make_application(sender_org)
     body = referral_payload(receiver_org, service)
     old = migrate(BEFORE)

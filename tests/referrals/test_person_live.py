@@ -13,9 +13,7 @@ var/verify/me/ (printed)."""
 import base64
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,15 +28,13 @@ from standardwebhooks import Webhook
 
 from api.celery import app as celery_app
 from api.devstack import gunicorn_command
-from api.webhooks import services as webhook_services
-from partners.models import Partnership, PartnershipStatus
 from partners.services import application_create, service_create
 from referrals.models import Consent, SelfServiceToken
-from tests.api.webhooks.processes import Broker, start_worker, wait_ready
+from tests.api.webhooks.processes import start_worker, wait_ready
 from tests.api.webhooks.receiver import Receiver
 from tests.conftest import database_url
-from tests.referrals.conftest import ALL_CATEGORIES, PIN, ensure_taxonomy, referral_payload
-from tests.servers import free_port
+from tests.referrals.conftest import PIN, ensure_taxonomy, referral_payload
+from tests.servers import free_port, stop
 from tests.verify.browser import ARGS
 from tests.verify.tools import CHROMIUM, ensure_chromium, ensure_fonts
 
@@ -113,17 +109,8 @@ class Stack:
 
 
 @pytest.fixture
-def stack(transactional_db, tmp_path, monkeypatch, make_organisation):
-    broker = Broker()
-    broker.start()
-    # This test process publishes too (the job it sends to the worker); Celery reads
-    # CELERY_BROKER_URL from the environment before its own config.
-    monkeypatch.setenv("CELERY_BROKER_URL", broker.url)
-    monkeypatch.setattr(celery_app.conf, "broker_url", broker.url)
-    celery_app.conf.broker_write_url = None
-    webhook_services._broker.__dict__.clear()
+def stack(transactional_db, tmp_path, workdir, broker, sender_org, receiver_org, partnership):
     port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="srn-person-"))
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "api.settings.test",
@@ -152,15 +139,6 @@ def stack(transactional_db, tmp_path, monkeypatch, make_organisation):
             time.sleep(0.2)
         wait_ready(worker, tmp_path / "worker.log", timeout=WAIT)
         ensure_taxonomy()
-        sender_org = make_organisation("Red Umbrella Collective", kind="sex_worker_led")
-        receiver_org = make_organisation("Clínica Aberta", kind="clinic")
-        Partnership.objects.create(
-            proposer=sender_org,
-            partner=receiver_org,
-            status=PartnershipStatus.ACTIVE,
-            data_categories=list(ALL_CATEGORIES),
-            purposes=["Referrals"],
-        )
         service = service_create(organisation=receiver_org, name="Clinic", taxonomy=["sti-testing"])
         with Receiver() as sender_hooks, Receiver() as receiver_hooks:
             yield Stack(
@@ -171,17 +149,9 @@ def stack(transactional_db, tmp_path, monkeypatch, make_organisation):
             )
     finally:
         for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process, timeout=20)
         server_log.close()
         worker_log.close()
-        broker.stop()
-        webhook_services._broker.__dict__.clear()
-        shutil.rmtree(workdir, ignore_errors=True)
         # Shown by pytest only when the test fails.
         print((tmp_path / "gunicorn.log").read_text(errors="replace")[-5000:])
         print((tmp_path / "worker.log").read_text(errors="replace")[-5000:])

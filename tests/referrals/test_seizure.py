@@ -15,10 +15,8 @@ import atexit
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -30,6 +28,7 @@ from django.conf import settings
 from tests.api.helpers import import_pgserver
 from tests.api.webhooks.processes import Broker
 from tests.referrals import seizure
+from tests.servers import run_python
 
 ROOT = Path(settings.BASE_DIR)
 BOUND_HOURS = 0.01  # 36 seconds: the job runs every 1.5 s and rotates after 18 s
@@ -84,14 +83,6 @@ except Exception as error:
 
 
 @pytest.fixture
-def workdir():
-    """A private folder (not tmp_path: concurrent runs prune each other's numbered folders)."""
-    path = Path(tempfile.mkdtemp(prefix="srn-seizure-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
 def postgres(workdir):
     """Start PostgreSQL servers on data directories in `workdir`; all stopped at the end."""
     pgserver = import_pgserver()
@@ -111,14 +102,7 @@ def postgres(workdir):
 def shell(code: str, env: dict, **names) -> str:
     """Run `code` in a Django shell of the application, with `names` bound; its last line."""
     bound = "".join(f"{name} = {value!r}\n" for name, value in names.items())
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", bound + code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_python("manage.py", "shell", "-c", bound + code, env=env, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
 

@@ -19,11 +19,11 @@ from api.tasks import retention
 from api.webhooks import services as webhooks
 from api.webhooks.models import WebhookDelivery
 from api.webhooks.tasks import deliver
-from partners.models import Partnership, PartnershipStatus, Service
+from partners.models import Service
 from referrals.models import Consent, Referral
 from referrals.tasks import destroy_expired_consents
 from tests.api.webhooks.receiver import Receiver
-from tests.referrals.conftest import ALL_CATEGORIES, referral_payload
+from tests.referrals.conftest import active_partnership, referral_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -74,13 +74,7 @@ def test_canary_reaches_none_of_the_logs_queues_webhooks_or_trails(
 ):
     sender_org = make_organisation("Sender collective", kind="sex_worker_led")
     receiver_org = make_organisation("Receiver clinic")
-    Partnership.objects.create(
-        proposer=sender_org,
-        partner=receiver_org,
-        status=PartnershipStatus.ACTIVE,
-        data_categories=list(ALL_CATEGORIES),
-        purposes=["care"],
-    )
+    active_partnership(sender_org, receiver_org)
     service = Service.objects.create(organisation=receiver_org, name="Clinic")
     sender, receiver = api_client_for(sender_org), api_client_for(receiver_org)
     with Receiver() as hooks:

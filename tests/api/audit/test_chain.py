@@ -1,7 +1,5 @@
 """The audit trail's hash chain: appends, the database guard, tamper detection, pruning."""
 
-import threading
-
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -10,6 +8,7 @@ from django.db import DatabaseError, connection, transaction
 from api.audit.models import GENESIS_HASH, AuditAnchor, AuditEntry
 from api.audit.selectors import Head, audit_head, audit_verify
 from api.audit.services import audit_prune_through, audit_record, entry_hash
+from tests.conftest import at_once
 
 
 def record_many(count):
@@ -183,22 +182,7 @@ def test_deleting_past_the_anchor_is_detected_even_with_prune_on():
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_appends_form_one_linear_chain():
     threads_count, per_thread = 8, 15
-    errors = []
-
-    def work():
-        try:
-            record_many(per_thread)
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work) for _ in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    at_once(lambda: record_many(per_thread), threads_count)
     sequences = list(AuditEntry.objects.order_by("sequence").values_list("sequence", flat=True))
     assert sequences == list(range(1, threads_count * per_thread + 1))
     assert audit_verify() is None

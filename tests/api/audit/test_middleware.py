@@ -79,16 +79,20 @@ def test_a_404_without_an_object_in_the_url_is_not_a_denial(client):
     assert entries() == []
 
 
-def test_token_requests_are_recorded_without_secrets(make_organisation, make_application):
-    application = make_application(make_organisation())
-    response = Client().post(
+def request_token(application, secret: str):
+    return Client().post(
         reverse("oauth:token"),
         {
             "grant_type": "client_credentials",
             "client_id": application.client_id,
-            "client_secret": application.plain_secret,
+            "client_secret": secret,
         },
     )
+
+
+def test_token_requests_are_recorded_without_secrets(make_organisation, make_application):
+    application = make_application(make_organisation())
+    response = request_token(application, application.plain_secret)
     assert response.status_code == 200
     token = response.json()["access_token"]
     (entry,) = entries()
@@ -101,14 +105,7 @@ def test_token_requests_are_recorded_without_secrets(make_organisation, make_app
 
 def test_failed_token_request_is_recorded(make_organisation, make_application):
     application = make_application(make_organisation())
-    response = Client().post(
-        reverse("oauth:token"),
-        {
-            "grant_type": "client_credentials",
-            "client_id": application.client_id,
-            "client_secret": "wrong",
-        },
-    )
+    response = request_token(application, "wrong")
     assert response.status_code == 401
     (entry,) = entries()
     assert (entry.result, entry.actor_application) == ("401", application.client_id)

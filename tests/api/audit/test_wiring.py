@@ -79,17 +79,10 @@ def test_unknown_ids_are_recorded_like_other_organisations_objects(api_client_fo
 
 
 def test_created_objects_are_named_by_their_new_id(api_client_for, make_organisation):
-    from partners.models import Partnership, PartnershipStatus
-    from tests.referrals.conftest import ALL_CATEGORIES, referral_payload
+    from tests.referrals.conftest import active_partnership, referral_payload
 
     sender, receiver = make_organisation(), make_organisation()
-    Partnership.objects.create(
-        proposer=sender,
-        partner=receiver,
-        status=PartnershipStatus.ACTIVE,
-        data_categories=list(ALL_CATEGORIES),
-        purposes=["care"],
-    )
+    active_partnership(sender, receiver)
     service = Service.objects.create(organisation=receiver, name="Clinic")
     response = api_client_for(sender).post(
         "/api/v1/referrals", referral_payload(receiver, service), format="json"

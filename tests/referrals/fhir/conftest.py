@@ -190,5 +190,5 @@ def fhir_create(sender, bundle):
     return create
 
 
-# The real broker and Celery worker of the webhook tests, for the round trip.
-from tests.api.webhooks.conftest import broker, worker  # noqa: E402, F401
+# The real Celery worker of the webhook tests, for the round trip.
+from tests.api.webhooks.conftest import worker  # noqa: E402, F401

@@ -103,23 +103,26 @@ def test_rate_limit_is_429_with_retry_after(make_organisation, make_application,
     assert int(response["Retry-After"]) > 0
 
 
-def test_a_crash_is_a_500_outcome_without_details(client, monkeypatch):
-    def crash(**kwargs):
-        raise RuntimeError("crash-marker inside")
+def read_a_task_failing_with(client, monkeypatch, error: Exception):
+    """GET a Task while the selector behind it raises `error`."""
 
-    monkeypatch.setattr(views.selectors, "referral_for_party", crash)
-    response = get(client, f"/Task/{uuid.uuid4()}")
+    def fail(**kwargs):
+        raise error
+
+    monkeypatch.setattr(views.selectors, "referral_for_party", fail)
+    return get(client, f"/Task/{uuid.uuid4()}")
+
+
+def test_a_crash_is_a_500_outcome_without_details(client, monkeypatch):
+    response = read_a_task_failing_with(client, monkeypatch, RuntimeError("crash-marker inside"))
     body = outcome(response, 500)
     assert body["issue"][0]["code"] == "exception"
     assert "crash-marker" not in response.content.decode()
 
 
 def test_an_unreachable_database_is_a_503_outcome(client, monkeypatch):
-    def down(**kwargs):
-        raise OperationalError("server closed the connection")
-
-    monkeypatch.setattr(views.selectors, "referral_for_party", down)
-    response = get(client, f"/Task/{uuid.uuid4()}")
+    down = OperationalError("server closed the connection")
+    response = read_a_task_failing_with(client, monkeypatch, down)
     body = outcome(response, 503)
     assert body["issue"][0]["code"] == "transient"
     assert response["Retry-After"] == "5"

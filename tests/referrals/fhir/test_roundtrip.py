@@ -50,23 +50,21 @@ def summary(bundle) -> tuple:
     )
 
 
-def wait_active(client, subscription_id):
+def subscribe(client, hook, criteria: str) -> str:
+    """A Subscription of `client` to `criteria` delivering to `hook`, once its handshake made it
+    active: its signing secret."""
+    subscription = post(client, "/Subscription", subscription_body(hook.url, criteria)).json()
     deadline = time.time() + 30
-    while get(client, f"/Subscription/{subscription_id}").json()["status"] != "active":
+    while get(client, f"/Subscription/{subscription['id']}").json()["status"] != "active":
         assert time.time() < deadline, "the handshake never succeeded"
         time.sleep(0.1)
+    return secret_of(subscription)
 
 
 def test_clinic_refers_through_fhir_partner_accepts_through_rest(
     worker, hook, sender, receiver, sender_org, bundle
 ):
-    subscription = post(
-        sender,
-        "/Subscription",
-        subscription_body(hook.url, f"Task?requester=Organization/{sender_org.pk}"),
-    ).json()
-    secret = secret_of(subscription)
-    wait_active(sender, subscription["id"])
+    secret = subscribe(sender, hook, f"Task?requester=Organization/{sender_org.pk}")
 
     created = post(sender, "", bundle(), HTTP_IDEMPOTENCY_KEY="clinic-order-1")
     assert created.status_code == 200, created.content
@@ -96,13 +94,7 @@ def test_partner_refers_through_rest_clinic_follows_through_fhir(
     from tests.referrals.conftest import ensure_taxonomy
 
     ensure_taxonomy()
-    subscription = post(
-        receiver,
-        "/Subscription",
-        subscription_body(hook.url, f"Task?owner=Organization/{receiver_org.pk}"),
-    ).json()
-    secret = secret_of(subscription)
-    wait_active(receiver, subscription["id"])
+    secret = subscribe(receiver, hook, f"Task?owner=Organization/{receiver_org.pk}")
 
     created = sender.post(
         "/api/v1/referrals", referral_payload(receiver_org, service), format="json"
