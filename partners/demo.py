@@ -10,6 +10,7 @@ from django.db import transaction
 
 from partners.models import (
     OPEN_PARTNERSHIP_STATUSES,
+    SAFEGUARDS,
     Application,
     Organisation,
     Partnership,
@@ -59,6 +60,12 @@ DEMO_ORGANISATIONS = [
 
 
 WEEKDAYS = (1, 2, 3, 4, 5)
+EVERY_SAFEGUARD = dict.fromkeys(SAFEGUARDS, True)
+
+
+def _safeguards(*names: str) -> dict:
+    """The access safeguards a demo service offers, as its boolean fields."""
+    return dict.fromkeys(names, True)
 
 
 def _hours(days, opens, closes) -> list[dict]:
@@ -90,12 +97,7 @@ DEMO_SERVICES = {
             "questions asked.",
             "taxonomy": ["peer-support", "harm-reduction-supplies"],
             "languages": ["pt", "es", "en", "ro"],
-            "no_id_required": True,
-            "no_immigration_status_questions": True,
-            "anonymous_access": True,
-            "walk_in": True,
-            "sex_worker_friendly": True,
-            "trans_friendly": True,
+            **EVERY_SAFEGUARD,
             "locations": [
                 _place(
                     "Intendente drop-in",
@@ -114,10 +116,12 @@ DEMO_SERVICES = {
             "description": "Short stays for sex workers escaping violence. Call first.",
             "taxonomy": ["emergency-shelter", "safe-reporting-violence"],
             "languages": ["pt", "es", "en"],
-            "no_id_required": True,
-            "no_immigration_status_questions": True,
-            "sex_worker_friendly": True,
-            "trans_friendly": True,
+            **_safeguards(
+                "no_id_required",
+                "no_immigration_status_questions",
+                "sex_worker_friendly",
+                "trans_friendly",
+            ),
             "locations": [
                 _place(
                     "Safe house",
@@ -145,8 +149,7 @@ DEMO_SERVICES = {
             "description": "Immigration advice and someone to go with you to appointments.",
             "taxonomy": ["legal-aid-immigration", "interpretation"],
             "languages": ["es", "pt", "en", "tl"],
-            "no_immigration_status_questions": True,
-            "walk_in": True,
+            **_safeguards("no_immigration_status_questions", "walk_in"),
             "locations": [
                 _place(
                     "Martim Moniz office",
@@ -167,12 +170,7 @@ DEMO_SERVICES = {
             "description": "Rapid HIV, syphilis and hepatitis tests; PrEP and PEP starts.",
             "taxonomy": ["sti-testing", "hiv-prep-pep"],
             "languages": ["pt", "en", "th", "zh"],
-            "no_id_required": True,
-            "no_immigration_status_questions": True,
-            "anonymous_access": True,
-            "walk_in": True,
-            "sex_worker_friendly": True,
-            "trans_friendly": True,
+            **EVERY_SAFEGUARD,
             "locations": [
                 _place(
                     "Arroios clinic",
@@ -191,9 +189,7 @@ DEMO_SERVICES = {
             "description": "Contraception, abortion care and follow-up, confidential.",
             "taxonomy": ["contraception", "abortion-reproductive-care"],
             "languages": ["pt", "en", "th", "zh"],
-            "no_id_required": True,
-            "no_immigration_status_questions": True,
-            "trans_friendly": True,
+            **_safeguards("no_id_required", "no_immigration_status_questions", "trans_friendly"),
             "locations": [
                 _place(
                     "Arroios clinic",
@@ -220,8 +216,7 @@ DEMO_SERVICES = {
             "description": "Free advice after an arrest, a raid or unpaid wages.",
             "taxonomy": ["legal-aid-criminal", "labour-rights"],
             "languages": ["es", "pt", "fr", "en"],
-            "no_immigration_status_questions": True,
-            "sex_worker_friendly": True,
+            **_safeguards("no_immigration_status_questions", "sex_worker_friendly"),
             "locations": [
                 _place(
                     "Baixa office",
