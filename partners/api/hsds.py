@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 from api.errors import InvalidInput, NotFound, Unprocessable
 from api.timestamps import iso
 from partners import selectors
-from partners.api.views import NOT_FOUND
+from partners.api.views import NOT_FOUND, visible_or_404
 from partners.hsds_terms import (
     HSDS_VERSION,
     SAFEGUARD_LINK,
@@ -749,9 +749,7 @@ class HsdsServiceDetailView(HsdsView):
     )
     def get(self, request, pk):
         Params(request, set())
-        service = hsds_services_full().filter(pk=pk).first()
-        if service is None:
-            raise NotFound(NOT_FOUND)
+        service = visible_or_404(hsds_services_full(), pk)
         return Response(service_full(service, all_terms()))
 
 
@@ -857,11 +855,9 @@ class HsdsOrganizationDetailView(HsdsView):
     def get(self, request, pk):
         params = Params(request, {"full_service"})
         full_service = params.boolean("full_service")
-        organisation = (
-            _with_services(selectors.organisations_visible(), full_service).filter(pk=pk).first()
+        organisation = visible_or_404(
+            _with_services(selectors.organisations_visible(), full_service), pk
         )
-        if organisation is None:
-            raise NotFound(NOT_FOUND)
         return Response(_organizations([organisation], True, full_service)[0])
 
 
@@ -926,9 +922,7 @@ class HsdsServiceAtLocationDetailView(HsdsView):
     )
     def get(self, request, pk):
         Params(request, set())
-        location = hsds_locations().prefetch_related("schedules").filter(pk=pk).first()
-        if location is None:
-            raise NotFound(NOT_FOUND)
+        location = visible_or_404(hsds_locations().prefetch_related("schedules"), pk)
         return Response(service_at_location_full(location))
 
 
