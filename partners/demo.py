@@ -68,11 +68,22 @@ def _safeguards(*names: str) -> dict:
     return dict.fromkeys(names, True)
 
 
+# Where the demo services are: real Lisbon neighbourhoods, invented addresses.
+DEMO_PLACES = {
+    "Intendente drop-in": ("Largo do Intendente 10", 38.7214, -9.1354),
+    "Safe house": ("Rua Invented 1", 38.7402, -9.1290),
+    "Martim Moniz office": ("Rua da Palma 200", 38.7167, -9.1366),
+    "Arroios clinic": ("Avenida Almirante Reis 100", 38.7330, -9.1350),
+    "Baixa office": ("Rua dos Fanqueiros 50", 38.7105, -9.1370),
+}
+
+
 def _hours(days, opens, closes) -> list[dict]:
     return [{"weekday": day, "opens_at": opens, "closes_at": closes} for day in days]
 
 
-def _place(name, address, lat, lon, days, opens, closes, **extra) -> dict:
+def _place(name, days, opens, closes, **extra) -> dict:
+    address, lat, lon = DEMO_PLACES[name]
     return {
         "name": name,
         "address_1": address,
@@ -87,8 +98,8 @@ def _place(name, address, lat, lon, days, opens, closes, **extra) -> dict:
     }
 
 
-# Services by organisation name: what each demo organisation offers, where and when, and its
-# current capacity. Coordinates are real Lisbon neighbourhoods; addresses are invented.
+# Services by organisation name: what each demo organisation offers, where (DEMO_PLACES) and
+# when, and its current capacity.
 DEMO_SERVICES = {
     "Red Umbrella Collective": [
         {
@@ -98,17 +109,7 @@ DEMO_SERVICES = {
             "taxonomy": ["peer-support", "harm-reduction-supplies"],
             "languages": ["pt", "es", "en", "ro"],
             **EVERY_SAFEGUARD,
-            "locations": [
-                _place(
-                    "Intendente drop-in",
-                    "Largo do Intendente 10",
-                    38.7214,
-                    -9.1354,
-                    WEEKDAYS,
-                    "14:00",
-                    "20:00",
-                )
-            ],
+            "locations": [_place("Intendente drop-in", WEEKDAYS, "14:00", "20:00")],
             "capacity": {"available": 10, "maximum": 15, "unit": "places"},
         },
         {
@@ -125,9 +126,6 @@ DEMO_SERVICES = {
             "locations": [
                 _place(
                     "Safe house",
-                    "Rua Invented 1",
-                    38.7402,
-                    -9.1290,
                     (1, 2, 3, 4, 5, 6, 7),
                     "00:00",
                     "23:59",
@@ -150,17 +148,7 @@ DEMO_SERVICES = {
             "taxonomy": ["legal-aid-immigration", "interpretation"],
             "languages": ["es", "pt", "en", "tl"],
             **_safeguards("no_immigration_status_questions", "walk_in"),
-            "locations": [
-                _place(
-                    "Martim Moniz office",
-                    "Rua da Palma 200",
-                    38.7167,
-                    -9.1366,
-                    (2, 4),
-                    "10:00",
-                    "17:00",
-                )
-            ],
+            "locations": [_place("Martim Moniz office", (2, 4), "10:00", "17:00")],
             "capacity": {"available": 5, "maximum": 20, "unit": "cases"},
         },
     ],
@@ -171,17 +159,7 @@ DEMO_SERVICES = {
             "taxonomy": ["sti-testing", "hiv-prep-pep"],
             "languages": ["pt", "en", "th", "zh"],
             **EVERY_SAFEGUARD,
-            "locations": [
-                _place(
-                    "Arroios clinic",
-                    "Avenida Almirante Reis 100",
-                    38.7330,
-                    -9.1350,
-                    (1, 2, 3, 4, 5, 6),
-                    "09:00",
-                    "19:00",
-                )
-            ],
+            "locations": [_place("Arroios clinic", (1, 2, 3, 4, 5, 6), "09:00", "19:00")],
             "capacity": {"available": 8, "maximum": 30, "unit": "appointments"},
         },
         {
@@ -190,17 +168,7 @@ DEMO_SERVICES = {
             "taxonomy": ["contraception", "abortion-reproductive-care"],
             "languages": ["pt", "en", "th", "zh"],
             **_safeguards("no_id_required", "no_immigration_status_questions", "trans_friendly"),
-            "locations": [
-                _place(
-                    "Arroios clinic",
-                    "Avenida Almirante Reis 100",
-                    38.7330,
-                    -9.1350,
-                    WEEKDAYS,
-                    "09:00",
-                    "17:00",
-                )
-            ],
+            "locations": [_place("Arroios clinic", WEEKDAYS, "09:00", "17:00")],
             "capacity": {
                 "available": 3,
                 "maximum": 10,
@@ -217,17 +185,7 @@ DEMO_SERVICES = {
             "taxonomy": ["legal-aid-criminal", "labour-rights"],
             "languages": ["es", "pt", "fr", "en"],
             **_safeguards("no_immigration_status_questions", "sex_worker_friendly"),
-            "locations": [
-                _place(
-                    "Baixa office",
-                    "Rua dos Fanqueiros 50",
-                    38.7105,
-                    -9.1370,
-                    (1, 3),
-                    "10:00",
-                    "16:00",
-                )
-            ],
+            "locations": [_place("Baixa office", (1, 3), "10:00", "16:00")],
             "capacity": {
                 "available": 0,
                 "maximum": 10,
