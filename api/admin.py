@@ -22,11 +22,10 @@ from oauth2_provider.models import (
 )
 
 from api.audit.models import AuditAnchor, AuditEntry
-from api.audit.services import audit_record
-from api.audit.signals import AuditedAdminMixin, staff_user_id
+from api.audit.signals import AuditedAdminMixin, record_refused_login
 from api.models import RateLimitWindow
 from api.throttling import hit, parse_rate
-from api.webhooks.models import WebhookEndpoint
+from api.webhooks.models import ENDPOINT_STATE_FIELDS, WebhookEndpoint
 from api.webhooks.services import endpoint_disable, endpoint_update
 
 
@@ -90,14 +89,7 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
         username = self.cleaned_data.get("username") or ""
         limit, window = parse_rate(getattr(settings, "ADMIN_LOGIN_FAILURES", "5/h"))
         if username and login_failures(username, window) >= limit:
-            user_id = staff_user_id(username)
-            audit_record(
-                action="admin login",
-                result="throttled",
-                object_type="user",
-                object_id=user_id or "",
-                user=user_id,
-            )
+            record_refused_login(username, "throttled")
             raise ValidationError(self.error_messages["throttled"], code="throttled")
         try:
             return super().clean()
@@ -161,19 +153,7 @@ class WebhookEndpointAdmin(DeclaredLookupsOnly, AuditedAdminMixin, admin.ModelAd
     list_filter = ("active",)
     list_select_related = ("organisation",)
     search_fields = ("url", "organisation__name")
-    fields = (
-        "id",
-        "organisation",
-        "url",
-        "description",
-        "event_types",
-        "active",
-        "disabled_reason",
-        "disabled_at",
-        "failing_since",
-        "created",
-        "updated",
-    )
+    fields = ("id", "organisation", *ENDPOINT_STATE_FIELDS, "created", "updated")
     readonly_fields = fields
     actions = ("disable", "enable")
 

@@ -22,8 +22,8 @@ PROBLEM_BASE = problems.BASE
 
 
 class DomainError(Exception):
-    """A business rule said no. Subclasses set the status and a stable problem code, and may
-    set response `headers` (a Retry-After)."""
+    """A business rule said no. Subclasses set a stable problem code, sent with the status the
+    catalogue gives it, and may set response `headers` (a Retry-After)."""
 
     status = 400
     code = "bad-request"
@@ -34,7 +34,9 @@ class DomainError(Exception):
         super().__init_subclass__(**kwargs)
         # Every type a client can meet is in the catalogue, with the status it is sent with.
         entry = problems.CATALOGUE[cls.code]
-        if entry.status != cls.status:
+        if "status" not in cls.__dict__:
+            cls.status = entry.status
+        elif entry.status != cls.status:
             raise TypeError(f"{cls.__name__}: {cls.code} is a {entry.status} in the catalogue")
 
     def __init__(self, detail: str, **extensions):
@@ -44,32 +46,30 @@ class DomainError(Exception):
 
 
 class NotFound(DomainError):
-    status = 404
     code = "not-found"
 
 
 class Conflict(DomainError):
-    status = 409
     code = "conflict"
 
 
 class Gone(DomainError):
-    status = 410
     code = "gone"
 
 
 class PreconditionFailed(DomainError):
-    status = 412
     code = "precondition-failed"
 
 
+class PayloadTooLarge(DomainError):
+    code = "payload-too-large"
+
+
 class PreconditionRequired(DomainError):
-    status = 428
     code = "precondition-required"
 
 
 class Unprocessable(DomainError):
-    status = 422
     code = "unprocessable"
 
 
@@ -83,7 +83,6 @@ class WrongParty(Conflict):
 class InvalidInput(DomainError):
     """Validation failed in a service: carries field errors like a serializer would."""
 
-    status = 400
     code = "validation-error"
 
     def __init__(self, detail: str, errors: list[dict] | None = None, **extensions):

@@ -12,6 +12,11 @@ BASE = "/problems/"
 STRINGS = {"type": "array", "items": {"type": "string"}}
 ETAG = {"type": "string", "description": "The resource's current ETag, to send as If-Match."}
 STATUS_NOW = {"type": "string", "description": "The referral's status now."}
+# A 410 for a referral whose personal data is destroyed: what is left to read of it.
+PERSONAL_DATA_DESTROYED = {
+    "referral_status": {"type": "string", "description": "The referral's status."},
+    "etag": ETAG,
+}
 ALLOWED_ACTIONS = {
     **STRINGS,
     "description": "The actions your organisation may take on the referral now.",
@@ -239,8 +244,7 @@ _add(
     "Consent was revoked (by either organisation or the person): the referral's personal data "
     "is destroyed.",
     "Nothing to retry; the referral's metadata and timeline stay readable.",
-    referral_status={"type": "string", "description": "The referral's status."},
-    etag=ETAG,
+    **PERSONAL_DATA_DESTROYED,
 )
 _add(
     "consent-expired",
@@ -248,8 +252,7 @@ _add(
     "Consent expired",
     "The consent's period ended: the referral's personal data is destroyed.",
     "The sender may renew consent before it expires; after, nothing to retry.",
-    referral_status={"type": "string", "description": "The referral's status."},
-    etag=ETAG,
+    **PERSONAL_DATA_DESTROYED,
     consent_expired_at={
         "type": "string",
         "format": "date-time",
@@ -262,8 +265,7 @@ _add(
     "Retention ended",
     "The referral was closed longer ago than the retention period: its personal data is destroyed.",
     "Nothing to retry.",
-    referral_status={"type": "string", "description": "The referral's status."},
-    etag=ETAG,
+    **PERSONAL_DATA_DESTROYED,
 )
 _add(
     "precondition-failed",

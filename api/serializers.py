@@ -9,6 +9,13 @@ from rest_framework import serializers
 RULE = "business_rule"
 
 
+def validated(serializer_class, data, **kwargs) -> dict:
+    """A request body as `serializer_class` validates it; every field error at once if not."""
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
 def rule_error(detail) -> serializers.ValidationError:
     """A serializer's refusal by a business rule (see RULE): 422 unless the schema is broken too."""
     return serializers.ValidationError(detail, code=RULE)

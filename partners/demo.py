@@ -10,6 +10,7 @@ from django.db import transaction
 
 from partners.models import (
     OPEN_PARTNERSHIP_STATUSES,
+    SAFEGUARDS,
     Application,
     Organisation,
     Partnership,
@@ -59,13 +60,30 @@ DEMO_ORGANISATIONS = [
 
 
 WEEKDAYS = (1, 2, 3, 4, 5)
+EVERY_SAFEGUARD = dict.fromkeys(SAFEGUARDS, True)
+
+
+def _safeguards(*names: str) -> dict:
+    """The access safeguards a demo service offers, as its boolean fields."""
+    return dict.fromkeys(names, True)
+
+
+# Where the demo services are: real Lisbon neighbourhoods, invented addresses.
+DEMO_PLACES = {
+    "Intendente drop-in": ("Largo do Intendente 10", 38.7214, -9.1354),
+    "Safe house": ("Rua Invented 1", 38.7402, -9.1290),
+    "Martim Moniz office": ("Rua da Palma 200", 38.7167, -9.1366),
+    "Arroios clinic": ("Avenida Almirante Reis 100", 38.7330, -9.1350),
+    "Baixa office": ("Rua dos Fanqueiros 50", 38.7105, -9.1370),
+}
 
 
 def _hours(days, opens, closes) -> list[dict]:
     return [{"weekday": day, "opens_at": opens, "closes_at": closes} for day in days]
 
 
-def _place(name, address, lat, lon, days, opens, closes, **extra) -> dict:
+def _place(name, days, opens, closes, **extra) -> dict:
+    address, lat, lon = DEMO_PLACES[name]
     return {
         "name": name,
         "address_1": address,
@@ -80,8 +98,8 @@ def _place(name, address, lat, lon, days, opens, closes, **extra) -> dict:
     }
 
 
-# Services by organisation name: what each demo organisation offers, where and when, and its
-# current capacity. Coordinates are real Lisbon neighbourhoods; addresses are invented.
+# Services by organisation name: what each demo organisation offers, where (DEMO_PLACES) and
+# when, and its current capacity.
 DEMO_SERVICES = {
     "Red Umbrella Collective": [
         {
@@ -90,23 +108,8 @@ DEMO_SERVICES = {
             "questions asked.",
             "taxonomy": ["peer-support", "harm-reduction-supplies"],
             "languages": ["pt", "es", "en", "ro"],
-            "no_id_required": True,
-            "no_immigration_status_questions": True,
-            "anonymous_access": True,
-            "walk_in": True,
-            "sex_worker_friendly": True,
-            "trans_friendly": True,
-            "locations": [
-                _place(
-                    "Intendente drop-in",
-                    "Largo do Intendente 10",
-                    38.7214,
-                    -9.1354,
-                    WEEKDAYS,
-                    "14:00",
-                    "20:00",
-                )
-            ],
+            **EVERY_SAFEGUARD,
+            "locations": [_place("Intendente drop-in", WEEKDAYS, "14:00", "20:00")],
             "capacity": {"available": 10, "maximum": 15, "unit": "places"},
         },
         {
@@ -114,16 +117,15 @@ DEMO_SERVICES = {
             "description": "Short stays for sex workers escaping violence. Call first.",
             "taxonomy": ["emergency-shelter", "safe-reporting-violence"],
             "languages": ["pt", "es", "en"],
-            "no_id_required": True,
-            "no_immigration_status_questions": True,
-            "sex_worker_friendly": True,
-            "trans_friendly": True,
+            **_safeguards(
+                "no_id_required",
+                "no_immigration_status_questions",
+                "sex_worker_friendly",
+                "trans_friendly",
+            ),
             "locations": [
                 _place(
                     "Safe house",
-                    "Rua Invented 1",
-                    38.7402,
-                    -9.1290,
                     (1, 2, 3, 4, 5, 6, 7),
                     "00:00",
                     "23:59",
@@ -145,19 +147,8 @@ DEMO_SERVICES = {
             "description": "Immigration advice and someone to go with you to appointments.",
             "taxonomy": ["legal-aid-immigration", "interpretation"],
             "languages": ["es", "pt", "en", "tl"],
-            "no_immigration_status_questions": True,
-            "walk_in": True,
-            "locations": [
-                _place(
-                    "Martim Moniz office",
-                    "Rua da Palma 200",
-                    38.7167,
-                    -9.1366,
-                    (2, 4),
-                    "10:00",
-                    "17:00",
-                )
-            ],
+            **_safeguards("no_immigration_status_questions", "walk_in"),
+            "locations": [_place("Martim Moniz office", (2, 4), "10:00", "17:00")],
             "capacity": {"available": 5, "maximum": 20, "unit": "cases"},
         },
     ],
@@ -167,23 +158,8 @@ DEMO_SERVICES = {
             "description": "Rapid HIV, syphilis and hepatitis tests; PrEP and PEP starts.",
             "taxonomy": ["sti-testing", "hiv-prep-pep"],
             "languages": ["pt", "en", "th", "zh"],
-            "no_id_required": True,
-            "no_immigration_status_questions": True,
-            "anonymous_access": True,
-            "walk_in": True,
-            "sex_worker_friendly": True,
-            "trans_friendly": True,
-            "locations": [
-                _place(
-                    "Arroios clinic",
-                    "Avenida Almirante Reis 100",
-                    38.7330,
-                    -9.1350,
-                    (1, 2, 3, 4, 5, 6),
-                    "09:00",
-                    "19:00",
-                )
-            ],
+            **EVERY_SAFEGUARD,
+            "locations": [_place("Arroios clinic", (1, 2, 3, 4, 5, 6), "09:00", "19:00")],
             "capacity": {"available": 8, "maximum": 30, "unit": "appointments"},
         },
         {
@@ -191,20 +167,8 @@ DEMO_SERVICES = {
             "description": "Contraception, abortion care and follow-up, confidential.",
             "taxonomy": ["contraception", "abortion-reproductive-care"],
             "languages": ["pt", "en", "th", "zh"],
-            "no_id_required": True,
-            "no_immigration_status_questions": True,
-            "trans_friendly": True,
-            "locations": [
-                _place(
-                    "Arroios clinic",
-                    "Avenida Almirante Reis 100",
-                    38.7330,
-                    -9.1350,
-                    WEEKDAYS,
-                    "09:00",
-                    "17:00",
-                )
-            ],
+            **_safeguards("no_id_required", "no_immigration_status_questions", "trans_friendly"),
+            "locations": [_place("Arroios clinic", WEEKDAYS, "09:00", "17:00")],
             "capacity": {
                 "available": 3,
                 "maximum": 10,
@@ -220,19 +184,8 @@ DEMO_SERVICES = {
             "description": "Free advice after an arrest, a raid or unpaid wages.",
             "taxonomy": ["legal-aid-criminal", "labour-rights"],
             "languages": ["es", "pt", "fr", "en"],
-            "no_immigration_status_questions": True,
-            "sex_worker_friendly": True,
-            "locations": [
-                _place(
-                    "Baixa office",
-                    "Rua dos Fanqueiros 50",
-                    38.7105,
-                    -9.1370,
-                    (1, 3),
-                    "10:00",
-                    "16:00",
-                )
-            ],
+            **_safeguards("no_immigration_status_questions", "sex_worker_friendly"),
+            "locations": [_place("Baixa office", (1, 3), "10:00", "16:00")],
             "capacity": {
                 "available": 0,
                 "maximum": 10,

@@ -22,6 +22,24 @@ class OrganisationKind(models.TextChoices):
     OTHER = "other", "Other"
 
 
+# An organisation's public profile as the API shows it, in order.
+ORGANISATION_SHOWN = (
+    "id",
+    "name",
+    "kind",
+    "community_led",
+    "description",
+    "website",
+    "email",
+    "phone",
+    "languages",
+    "region",
+    "verified",
+    "created",
+    "updated",
+)
+
+
 class Organisation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
@@ -239,6 +257,19 @@ SAFEGUARDS = (
     "sex_worker_friendly",
     "trans_friendly",
 )
+# What every service document opens with: the service, whose it is and what it offers.
+SERVICE_HEAD_FIELDS = ("id", "name", "description", "status", "organisation", "taxonomy")
+# Who a service is for and on what terms: written, shown in its detail, imported in part.
+SERVICE_TERMS_FIELDS = (
+    "languages",
+    "interpretation_services",
+    "eligibility_description",
+    "minimum_age",
+    "maximum_age",
+    "cost",
+    "fees_description",
+    *SAFEGUARDS,
+)
 
 
 class Service(models.Model):
@@ -355,6 +386,19 @@ LOCATION_MASKS = {
 }
 
 
+# Where a location is: what an import writes, and what the API writes beside confidentiality.
+LOCATION_PLACE_FIELDS = (
+    "name",
+    "address_1",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "latitude",
+    "longitude",
+    "time_zone",
+)
+
 # A location's fields as the API shows them, in order: its detail adds the schedules, the search
 # the distance.
 LOCATION_SHOWN = (
@@ -444,6 +488,17 @@ def capacity_stale_sql(alias: str) -> str:
     """capacity_stale in SQL, for rows of `alias` (a capacity or a search entry) and a bound
     `%(now)s`."""
     return f"({alias}.valid_until IS NOT NULL AND {alias}.valid_until <= %(now)s)"
+
+
+# A capacity's figures, which its history keeps too (without the free-text description).
+CAPACITY_FIGURES = (
+    "available",
+    "maximum",
+    "unit",
+    "accepting_referrals",
+    "estimated_wait_days",
+    "valid_until",
+)
 
 
 class Capacity(models.Model):

@@ -11,8 +11,10 @@ from datetime import datetime
 from api.timestamps import iso_sql
 from partners.models import (
     ACTIVE_PARTNERSHIP_PARAMS,
+    CAPACITY_FIGURES,
     LOCATION_SHOWN,
     SAFEGUARDS,
+    SERVICE_HEAD_FIELDS,
     OpeningHours,
     ServiceStatus,
     active_partnership_sql,
@@ -35,24 +37,10 @@ SERVICE_DOCUMENT = (
 # --- The shape of a hit ----------------------------------------------------------------------
 
 ORGANISATION_FIELDS = ("id", "name", "kind", "verified")
-CAPACITY_FIELDS = (
-    "available",
-    "maximum",
-    "unit",
-    "accepting_referrals",
-    "estimated_wait_days",
-    "valid_until",
-    "updated",
-    "stale",
-)
+CAPACITY_FIELDS = (*CAPACITY_FIGURES, "updated", "stale")
 LOCATION_FIELDS = (*LOCATION_SHOWN, "distance_km")
 RESULT_FIELDS = (
-    "id",
-    "name",
-    "description",
-    "status",
-    "organisation",
-    "taxonomy",
+    *SERVICE_HEAD_FIELDS,
     "languages",
     "cost",
     *SAFEGUARDS,

@@ -18,7 +18,9 @@ from api.errors import (
 from api.events import emit
 from api.preconditions import check_if_match
 from partners.models import (
+    CAPACITY_FIGURES,
     OPEN_PARTNERSHIP_STATUSES,
+    ORGANISATION_SHOWN,
     Application,
     Capacity,
     CapacityHistory,
@@ -100,15 +102,12 @@ def application_revoke_tokens(*, application: Application) -> int:
 
 # --- Organisation profile -----------------------------------------------------------------
 
-ORGANISATION_PROFILE_FIELDS = (
-    "name",
-    "community_led",
-    "description",
-    "website",
-    "email",
-    "phone",
-    "languages",
-    "region",
+# What an organisation edits of its profile: all but its id, its kind, the stewards' `verified`
+# and the timestamps.
+ORGANISATION_PROFILE_FIELDS = tuple(
+    name
+    for name in ORGANISATION_SHOWN
+    if name not in ("id", "kind", "verified", "created", "updated")
 )
 
 
@@ -258,7 +257,7 @@ def service_deactivate(*, service: Service, organisation: Organisation) -> Servi
 
 # --- Capacity -------------------------------------------------------------------------------
 
-CAPACITY_FIELDS = (
+PUBLISHED_CAPACITY_FIELDS = (
     "available",
     "maximum",
     "unit",
@@ -280,12 +279,7 @@ def capacity_history_record(capacities: list[Capacity]) -> None:
         [
             CapacityHistory(
                 service_id=c.service_id,
-                available=c.available,
-                maximum=c.maximum,
-                unit=c.unit,
-                accepting_referrals=c.accepting_referrals,
-                estimated_wait_days=c.estimated_wait_days,
-                valid_until=c.valid_until,
+                **{name: getattr(c, name) for name in CAPACITY_FIGURES},
                 version=c.version,
             )
             for c in capacities
@@ -335,7 +329,7 @@ def capacity_update(
     errors = _check_capacity_rules(values)
     if errors:
         raise Unprocessable("The capacity has invalid fields; see errors.", errors=errors)
-    for name in CAPACITY_FIELDS:
+    for name in PUBLISHED_CAPACITY_FIELDS:
         setattr(capacity, name, values.get(name, Capacity._meta.get_field(name).get_default()))
     capacity.version += 1
     capacity.save()

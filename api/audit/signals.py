@@ -65,10 +65,16 @@ def record_login(sender, request, user, **kwargs):
 def record_login_failure(sender, credentials, request=None, **kwargs):
     """The username typed is not stored: it may be a mistyped password or someone else's
     name. Only the id of an existing account it names is kept."""
-    user_id = staff_user_id(credentials.get("username") or "")
+    record_refused_login(credentials.get("username") or "", "failed")
+
+
+def record_refused_login(username: str, result: str) -> None:
+    """An admin sign-in that did not go through, under the id of the account `username` names
+    (if any); the username itself is never stored."""
+    user_id = staff_user_id(username)
     audit_record(
         action="admin login",
-        result="failed",
+        result=result,
         object_type="user",
         object_id=user_id or "",
         user=user_id,

@@ -281,24 +281,24 @@ SPECTACULAR_SETTINGS = {
     ],
     "GET_LIB_DOC_EXCLUDES": "api.schema_docs.lib_doc_excludes",
     "TAGS": [
-        {"name": "oauth", "description": "Access tokens: the OAuth 2.0 client credentials grant."},
-        {"name": "me", "description": "The calling organisation and its token."},
-        {"name": "organisations", "description": "The partner directory's organisations."},
-        {"name": "taxonomy", "description": "The service types, named in nine languages."},
-        {"name": "services", "description": "Services, their locations and opening hours."},
-        {"name": "capacity", "description": "Who can take someone today, and its history."},
-        {"name": "partnerships", "description": "Data-sharing agreements between organisations."},
-        {"name": "hsds", "description": "Open Referral HSDS 3.1 export for other directories."},
-        {"name": "imports", "description": "Import HSDS directories: a job, with its report."},
-        {"name": "referrals", "description": "Consent-bound referrals, their notes and timeline."},
-        {"name": "webhooks", "description": "Webhook endpoints and their deliveries."},
-        {"name": "audit", "description": "The tamper-evident audit trail's head."},
-        {"name": "stats", "description": "Network statistics for advocacy; small cells hidden."},
-        {
-            "name": "self-service",
-            "description": "The person referred, with claim code and PIN and no account: the "
+        {"name": name, "description": description}
+        for name, description in {
+            "oauth": "Access tokens: the OAuth 2.0 client credentials grant.",
+            "me": "The calling organisation and its token.",
+            "organisations": "The partner directory's organisations.",
+            "taxonomy": "The service types, named in nine languages.",
+            "services": "Services, their locations and opening hours.",
+            "capacity": "Who can take someone today, and its history.",
+            "partnerships": "Data-sharing agreements between organisations.",
+            "hsds": "Open Referral HSDS 3.1 export for other directories.",
+            "imports": "Import HSDS directories: a job, with its report.",
+            "referrals": "Consent-bound referrals, their notes and timeline.",
+            "webhooks": "Webhook endpoints and their deliveries.",
+            "audit": "The tamper-evident audit trail's head.",
+            "stats": "Network statistics for advocacy; small cells hidden.",
+            "self-service": "The person referred, with claim code and PIN and no account: the "
             "status, who opened their details, withdrawing consent, stopping contact.",
-        },
+        }.items()
     ],
 }
 

@@ -50,6 +50,17 @@ class WebhookEndpoint(models.Model):
         return self.url
 
 
+# What an endpoint is subscribed to and whether it is sending: shown to its organisation by the
+# API and to stewards in the admin.
+ENDPOINT_STATE_FIELDS = (
+    "url",
+    "description",
+    "event_types",
+    "active",
+    "disabled_reason",
+    "disabled_at",
+    "failing_since",
+)
 WILDCARD = "*"
 
 

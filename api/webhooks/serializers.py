@@ -4,7 +4,12 @@ event types lives in services; these only check shape."""
 from rest_framework import serializers
 
 from api.serializers import StrictFieldsMixin
-from api.webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
+from api.webhooks.models import (
+    ENDPOINT_STATE_FIELDS,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookEndpoint,
+)
 from api.webhooks.services import SUBSCRIBABLE
 
 EVENT_TYPES_HELP = "Event types to receive; '*' for all."
@@ -13,19 +18,7 @@ EVENT_TYPES_HELP = "Event types to receive; '*' for all."
 class WebhookEndpointSerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookEndpoint
-        fields = [
-            "id",
-            "url",
-            "description",
-            "event_types",
-            "active",
-            "disabled_reason",
-            "disabled_at",
-            "failing_since",
-            "previous_secret_expires",
-            "created",
-            "updated",
-        ]
+        fields = ["id", *ENDPOINT_STATE_FIELDS, "previous_secret_expires", "created", "updated"]
         read_only_fields = fields
         extra_kwargs = {
             "disabled_reason": {"help_text": "Why the endpoint was disabled, when it is."},

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from api.pagination import CursorPagination
 from api.schema import queryset_outside_requests
+from api.serializers import validated
 from api.webhooks import examples, selectors, services
 from api.webhooks.models import WebhookEndpoint
 from api.webhooks.serializers import (
@@ -23,12 +24,6 @@ from api.webhooks.serializers import (
 SCOPES = ["webhooks:manage"]
 TAGS = ["webhooks"]
 ENDPOINT_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="Endpoint id.")
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 class WebhookEndpointViewSet(viewsets.GenericViewSet):
@@ -68,7 +63,7 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         examples=examples.ENDPOINT_CREATE,
     )
     def create(self, request):
-        data = _valid(WebhookEndpointCreateSerializer, request.data)
+        data = validated(WebhookEndpointCreateSerializer, request.data)
         endpoint = services.endpoint_create(organisation=request.organisation, **data)
         return Response(
             WebhookEndpointWithSecretSerializer(endpoint).data, status=status.HTTP_201_CREATED
@@ -96,7 +91,7 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         examples=examples.ENDPOINT_UPDATE,
     )
     def partial_update(self, request, pk=None):
-        data = _valid(WebhookEndpointUpdateSerializer, request.data)
+        data = validated(WebhookEndpointUpdateSerializer, request.data)
         endpoint = services.endpoint_update(endpoint=self._endpoint(), **data)
         return Response(WebhookEndpointSerializer(endpoint).data)
 

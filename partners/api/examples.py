@@ -5,6 +5,7 @@ One cast tells one story across them: the collective refers to the clinic's walk
 from drf_spectacular.utils import OpenApiExample
 
 from api.pagination import one_page
+from partners.models import SAFEGUARDS
 
 ORGANISATION_EXAMPLE = {
     "id": "9d2f1e0c-7b6a-4c5d-8e9f-0a1b2c3d4e5f",
@@ -57,12 +58,7 @@ SERVICE_EXAMPLE = {
     },
     "languages": ["pt", "en", "th"],
     "cost": "free",
-    "no_id_required": True,
-    "no_immigration_status_questions": True,
-    "anonymous_access": True,
-    "walk_in": True,
-    "sex_worker_friendly": True,
-    "trans_friendly": True,
+    **dict.fromkeys(SAFEGUARDS, True),
 }
 PARTNERSHIP_EXAMPLE = {
     "id": "9d3c1c7e-2f7b-4c55-8d0b-3a7f0f6c2b11",

@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 from api.errors import InvalidInput, NotFound, Unprocessable
 from api.timestamps import iso
 from partners import selectors
-from partners.api.views import NOT_FOUND
+from partners.api.views import NOT_FOUND, visible_or_404
 from partners.hsds_terms import (
     HSDS_VERSION,
     SAFEGUARD_LINK,
@@ -415,13 +415,24 @@ def service_filters(params: Params) -> Q:
     return condition
 
 
-def page_of(params: Params, queryset: QuerySet, shape, maximum: int = PER_PAGE_MAX) -> dict:
-    """The HSDS API `Page` object (1-based page numbers)."""
-    page = params.integer("page", 1, PAGE_MAX)
-    per_page = params.integer("per_page", PER_PAGE_DEFAULT, maximum)
-    total = queryset.count()
+def filtered_services(params: Params, services: QuerySet[Service]) -> QuerySet[Service]:
+    """`services` narrowed by the filters /services and /service_at_locations share."""
+    services = services.filter(service_filters(params))
+    modified_after = params.modified_after()
+    if modified_after is not None:
+        services = services.filter(updated__gt=modified_after)
+    organisation_id = params.uuid("organization_id")
+    if organisation_id is not None:
+        services = services.filter(organisation_id=organisation_id)
+    search = params.text("search")
+    if search:
+        services = selectors.services_matching_text(services, search)
+    return services
+
+
+def _page(page: int, per_page: int, total: int, rows: list) -> dict:
+    """The HSDS API `Page` object (1-based page numbers) around one page's `rows`."""
     total_pages = max(1, math.ceil(total / per_page))
-    rows = list(queryset[(page - 1) * per_page : page * per_page])
     return {
         "total_items": total,
         "total_pages": total_pages,
@@ -430,26 +441,24 @@ def page_of(params: Params, queryset: QuerySet, shape, maximum: int = PER_PAGE_M
         "first_page": page == 1,
         "last_page": page >= total_pages,
         "empty": not rows,
-        "contents": shape(rows),
+        "contents": rows,
     }
+
+
+def page_of(params: Params, queryset: QuerySet, shape, maximum: int = PER_PAGE_MAX) -> dict:
+    """A page of a queryset, each row given its HSDS shape by `shape`."""
+    page = params.integer("page", 1, PAGE_MAX)
+    per_page = params.integer("per_page", PER_PAGE_DEFAULT, maximum)
+    total = queryset.count()
+    rows = list(queryset[(page - 1) * per_page : page * per_page])
+    return _page(page, per_page, total, shape(rows))
 
 
 def page_of_list(params: Params, items: list[dict]) -> dict:
     """A page of a short list held in Python (the taxonomies and their terms)."""
     page = params.integer("page", 1, PAGE_MAX)
     per_page = params.integer("per_page", PER_PAGE_DEFAULT, PER_PAGE_MAX)
-    total_pages = max(1, math.ceil(len(items) / per_page))
-    rows = items[(page - 1) * per_page : page * per_page]
-    return {
-        "total_items": len(items),
-        "total_pages": total_pages,
-        "page_number": page,
-        "size": len(rows),
-        "first_page": page == 1,
-        "last_page": page >= total_pages,
-        "empty": not rows,
-        "contents": rows,
-    }
+    return _page(page, per_page, len(items), items[(page - 1) * per_page : page * per_page])
 
 
 # --- Querysets --------------------------------------------------------------------------------
@@ -484,6 +493,10 @@ def hsds_locations() -> QuerySet[Location]:
 
 def all_terms() -> dict[str, TaxonomyTerm]:
     return {term.code: term for term in TaxonomyTerm.objects.all()}
+
+
+def taxonomy_documents(request) -> list[dict]:
+    return [taxonomy_document(taxonomy, request) for taxonomy in TAXONOMIES]
 
 
 def taxonomy_terms_documents() -> list[dict]:
@@ -601,16 +614,7 @@ TERM_EXAMPLE = {
 
 
 def _page_example(item):
-    return {
-        "total_items": 1,
-        "total_pages": 1,
-        "page_number": 1,
-        "size": 1,
-        "first_page": True,
-        "last_page": True,
-        "empty": False,
-        "contents": [item],
-    }
+    return _page(1, 1, 1, [item])
 
 
 def _example(name: str, value) -> list[OpenApiExample]:
@@ -619,6 +623,17 @@ def _example(name: str, value) -> list[OpenApiExample]:
 
 READ = ["directory:read"]
 PAGE_NAMES = {"page", "per_page", "format"}
+# What `filtered_services` reads, with the page: the parameters /services and
+# /service_at_locations share.
+SERVICE_FILTER_NAMES = {
+    "search",
+    *PAGE_NAMES,
+    "taxonomy_term_id",
+    "taxonomy_id",
+    "organization_id",
+    "modified_after",
+}
+SERVICE_FILTER_PARAMETERS = [SEARCH, *PAGE, TERM, TAXONOMY, ORGANIZATION, MODIFIED_AFTER]
 
 
 # --- Views ------------------------------------------------------------------------------------
@@ -687,12 +702,7 @@ class HsdsServiceListView(HsdsView):
         "or safeguard, HSDS id or code), `taxonomy_id`, `organization_id`, `modified_after`, "
         "`search`. A parameter HSDS does not define is refused.",
         parameters=[
-            SEARCH,
-            *PAGE,
-            TERM,
-            TAXONOMY,
-            ORGANIZATION,
-            MODIFIED_AFTER,
+            *SERVICE_FILTER_PARAMETERS,
             _bool_parameter("minimal", "Only id, name, status and last_modified."),
             FULL,
         ],
@@ -700,34 +710,11 @@ class HsdsServiceListView(HsdsView):
         examples=_example("A page", _page_example(SERVICE_LIST_EXAMPLE)),
     )
     def get(self, request):
-        params = Params(
-            request,
-            {
-                "search",
-                *PAGE_NAMES,
-                "taxonomy_term_id",
-                "taxonomy_id",
-                "organization_id",
-                "modified_after",
-                "minimal",
-                "full",
-            },
-        )
+        params = Params(request, {*SERVICE_FILTER_NAMES, "minimal", "full"})
         full, minimal = params.boolean("full"), params.boolean("minimal")
         if full and minimal:
             _refuse("minimal", "Not with full.", "Ask for full or minimal, not both.", rule=True)
-        queryset = (hsds_services_full() if full else hsds_services()).filter(
-            service_filters(params)
-        )
-        modified_after = params.modified_after()
-        if modified_after is not None:
-            queryset = queryset.filter(updated__gt=modified_after)
-        organisation_id = params.uuid("organization_id")
-        if organisation_id is not None:
-            queryset = queryset.filter(organisation_id=organisation_id)
-        search = params.text("search")
-        if search:
-            queryset = selectors.services_matching_text(queryset, search)
+        queryset = filtered_services(params, hsds_services_full() if full else hsds_services())
         if full:
             terms = all_terms()
             return Response(
@@ -762,9 +749,7 @@ class HsdsServiceDetailView(HsdsView):
     )
     def get(self, request, pk):
         Params(request, set())
-        service = hsds_services_full().filter(pk=pk).first()
-        if service is None:
-            raise NotFound(NOT_FOUND)
+        service = visible_or_404(hsds_services_full(), pk)
         return Response(service_full(service, all_terms()))
 
 
@@ -870,11 +855,9 @@ class HsdsOrganizationDetailView(HsdsView):
     def get(self, request, pk):
         params = Params(request, {"full_service"})
         full_service = params.boolean("full_service")
-        organisation = (
-            _with_services(selectors.organisations_visible(), full_service).filter(pk=pk).first()
+        organisation = visible_or_404(
+            _with_services(selectors.organisations_visible(), full_service), pk
         )
-        if organisation is None:
-            raise NotFound(NOT_FOUND)
         return Response(_organizations([organisation], True, full_service)[0])
 
 
@@ -890,13 +873,8 @@ class HsdsServiceAtLocationListView(HsdsView):
         "case and spaces). `proximity` is refused: it needs a postcode's centroid, which this "
         "directory does not hold (search by coordinates with `/api/v1/services/search`).",
         parameters=[
-            SEARCH,
-            TERM,
-            TAXONOMY,
-            ORGANIZATION,
-            MODIFIED_AFTER,
+            *SERVICE_FILTER_PARAMETERS,
             FULL,
-            *PAGE,
             OpenApiParameter("postcode", OpenApiTypes.STR),
             OpenApiParameter(
                 "proximity", OpenApiTypes.STR, description="Refused: see the description."
@@ -906,20 +884,7 @@ class HsdsServiceAtLocationListView(HsdsView):
         examples=_example("A page", _page_example(SERVICE_AT_LOCATION_EXAMPLE)),
     )
     def get(self, request):
-        params = Params(
-            request,
-            {
-                "search",
-                *PAGE_NAMES,
-                "taxonomy_term_id",
-                "taxonomy_id",
-                "organization_id",
-                "modified_after",
-                "full",
-                "postcode",
-                "proximity",
-            },
-        )
+        params = Params(request, {*SERVICE_FILTER_NAMES, "full", "postcode", "proximity"})
         if "proximity" in params.query:
             _refuse(
                 "proximity",
@@ -929,16 +894,7 @@ class HsdsServiceAtLocationListView(HsdsView):
                 rule=True,
             )
         full = params.boolean("full")
-        services = selectors.services_for_hsds().filter(service_filters(params))
-        modified_after = params.modified_after()
-        if modified_after is not None:
-            services = services.filter(updated__gt=modified_after)
-        organisation_id = params.uuid("organization_id")
-        if organisation_id is not None:
-            services = services.filter(organisation_id=organisation_id)
-        search = params.text("search")
-        if search:
-            services = selectors.services_matching_text(services, search)
+        services = filtered_services(params, selectors.services_for_hsds())
         queryset = hsds_locations().filter(service__in=services)
         postcode = params.text("postcode")
         if postcode:
@@ -966,9 +922,7 @@ class HsdsServiceAtLocationDetailView(HsdsView):
     )
     def get(self, request, pk):
         Params(request, set())
-        location = hsds_locations().prefetch_related("schedules").filter(pk=pk).first()
-        if location is None:
-            raise NotFound(NOT_FOUND)
+        location = visible_or_404(hsds_locations().prefetch_related("schedules"), pk)
         return Response(service_at_location_full(location))
 
 
@@ -986,8 +940,16 @@ class HsdsTaxonomyListView(HsdsView):
     )
     def get(self, request):
         params = Params(request, {"search", *PAGE_NAMES})
-        items = [taxonomy_document(taxonomy, request) for taxonomy in TAXONOMIES]
+        items = taxonomy_documents(request)
         return Response(page_of_list(params, _matching(items, params.text("search"))))
+
+
+def _with_id(items: list[dict], pk) -> dict:
+    """The document of `items` with HSDS id `pk`; a 404 for none."""
+    for item in items:
+        if item["id"] == str(pk):
+            return item
+    raise NotFound(NOT_FOUND)
 
 
 def _matching(items: list[dict], search: str | None) -> list[dict]:
@@ -1012,10 +974,7 @@ class HsdsTaxonomyDetailView(HsdsView):
     )
     def get(self, request, pk):
         Params(request, set())
-        for taxonomy in TAXONOMIES:
-            if taxonomy.id == str(pk):
-                return Response(taxonomy_document(taxonomy, request))
-        raise NotFound(NOT_FOUND)
+        return Response(_with_id(taxonomy_documents(request), pk))
 
 
 class HsdsTaxonomyTermListView(HsdsView):
@@ -1060,7 +1019,4 @@ class HsdsTaxonomyTermDetailView(HsdsView):
     )
     def get(self, request, pk):
         Params(request, set())
-        for item in taxonomy_terms_documents():
-            if item["id"] == str(pk):
-                return Response(item)
-        raise NotFound(NOT_FOUND)
+        return Response(_with_id(taxonomy_terms_documents(), pk))

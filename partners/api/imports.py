@@ -8,9 +8,9 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import DomainError, NotFound, Unprocessable
-from api.serializers import StrictFieldsMixin
-from partners.api.views import NOT_FOUND
+from api.errors import DomainError, PayloadTooLarge, Unprocessable
+from api.serializers import StrictFieldsMixin, validated
+from partners.api.views import visible_or_404
 from partners.imports import services
 from partners.models import DirectoryImport, ImportFormat, OnConflict
 
@@ -248,14 +248,12 @@ class DirectoryImportListView(APIView):
             length = 0
         limit = services.max_bytes()
         if length > limit + MULTIPART_SLACK:
-            raise services.PayloadTooLarge(
+            raise PayloadTooLarge(
                 f"The upload is {length} bytes; an import takes a file of at most {limit}. "
                 "Nothing was read.",
                 errors=[{"pointer": "/file", "detail": f"At most {limit} bytes."}],
             )
-        serializer = ImportUploadSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = validated(ImportUploadSerializer, request.data)
         mapping = data.get("taxonomy_mapping")
         upload = data["file"]
         job = services.directory_import_create(
@@ -290,7 +288,5 @@ class DirectoryImportDetailView(APIView):
         examples=[OpenApiExample("Finished", value=JOB_EXAMPLE, response_only=True)],
     )
     def get(self, request, pk):
-        job = DirectoryImport.objects.filter(pk=pk, organisation=request.organisation).first()
-        if job is None:
-            raise NotFound(NOT_FOUND)
+        job = visible_or_404(DirectoryImport.objects.filter(organisation=request.organisation), pk)
         return Response(DirectoryImportSerializer(job).data)

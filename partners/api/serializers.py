@@ -13,9 +13,14 @@ from rest_framework import serializers
 from api.pagination import CURSOR_PATTERN
 from api.serializers import FieldsBoundOnce, StrictFieldsMixin, rule_error
 from partners.models import (
+    CAPACITY_FIGURES,
     LOCATION_MASKS,
+    LOCATION_PLACE_FIELDS,
     LOCATION_SHOWN,
+    ORGANISATION_SHOWN,
     SAFEGUARDS,
+    SERVICE_HEAD_FIELDS,
+    SERVICE_TERMS_FIELDS,
     AcceptingReferrals,
     Capacity,
     CapacityHistory,
@@ -41,6 +46,7 @@ from partners.search import (
     RESULT_FIELDS,
 )
 from partners.selectors import known_taxonomy_codes
+from partners.services import ORGANISATION_PROFILE_FIELDS, PUBLISHED_CAPACITY_FIELDS
 
 TIME_ZONES = frozenset(zoneinfo.available_timezones())
 BULK_MAX_ITEMS = 500
@@ -74,13 +80,30 @@ def validate_taxonomy_codes(value: list[str]) -> list[str]:
     return value
 
 
-class LanguageTagField(serializers.RegexField):
+class PatternThenRuleField(serializers.RegexField):
+    """A string the schema gives a pattern, then a rule: not matching the pattern is a 400,
+    breaking the rule a 422."""
+
+    PATTERN = ""
+    MAX_LENGTH = 0
+
     def __init__(self, **kwargs):
-        super().__init__(LANGUAGE_TAG_PATTERN, max_length=35, **kwargs)
+        super().__init__(self.PATTERN, max_length=self.MAX_LENGTH, **kwargs)
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         self.run_validators(value)  # the pattern first: not matching it is a 400
+        return self.rule(value)
+
+    def rule(self, value: str) -> str:
+        raise NotImplementedError
+
+
+class LanguageTagField(PatternThenRuleField):
+    PATTERN = LANGUAGE_TAG_PATTERN
+    MAX_LENGTH = 35
+
+    def rule(self, value: str) -> str:
         return validate_language_tag(value)
 
 
@@ -91,13 +114,11 @@ class TaxonomyCodeField(serializers.RegexField):
         super().__init__(r"^[-a-zA-Z0-9_]+$", max_length=60, **kwargs)
 
 
-class TimeZoneField(serializers.RegexField):
-    def __init__(self, **kwargs):
-        super().__init__(TIME_ZONE_PATTERN, max_length=64, **kwargs)
+class TimeZoneField(PatternThenRuleField):
+    PATTERN = TIME_ZONE_PATTERN
+    MAX_LENGTH = 64
 
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        self.run_validators(value)  # the pattern first: not matching it is a 400
+    def rule(self, value: str) -> str:
         if value not in TIME_ZONES:
             raise rule_error("Not an IANA time zone name.")
         return value
@@ -151,21 +172,7 @@ class OrganisationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Organisation
-        fields = [
-            "id",
-            "name",
-            "kind",
-            "community_led",
-            "description",
-            "website",
-            "email",
-            "phone",
-            "languages",
-            "region",
-            "verified",
-            "created",
-            "updated",
-        ]
+        fields = list(ORGANISATION_SHOWN)
         read_only_fields = fields
 
 
@@ -177,16 +184,7 @@ class OrganisationUpdateSerializer(StrictFieldsMixin, serializers.ModelSerialize
 
     class Meta:
         model = Organisation
-        fields = [
-            "name",
-            "community_led",
-            "description",
-            "website",
-            "email",
-            "phone",
-            "languages",
-            "region",
-        ]
+        fields = list(ORGANISATION_PROFILE_FIELDS)
         extra_kwargs = {"name": {"required": False}}
 
 
@@ -225,20 +223,7 @@ class LocationWriteSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Location
-        fields = [
-            "name",
-            "address_1",
-            "city",
-            "region",
-            "postal_code",
-            "country",
-            "latitude",
-            "longitude",
-            "time_zone",
-            "confidential",
-            "front_door_contact",
-            "schedules",
-        ]
+        fields = [*LOCATION_PLACE_FIELDS, "confidential", "front_door_contact", "schedules"]
 
     def validate(self, attrs):
         if (attrs.get("latitude") is None) != (attrs.get("longitude") is None):
@@ -253,21 +238,7 @@ class ServiceWriteSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Service
-        fields = [
-            "name",
-            "description",
-            "status",
-            "taxonomy",
-            "languages",
-            "interpretation_services",
-            "eligibility_description",
-            "minimum_age",
-            "maximum_age",
-            "cost",
-            "fees_description",
-            *SAFEGUARDS,
-            "locations",
-        ]
+        fields = ["name", "description", "status", "taxonomy", *SERVICE_TERMS_FIELDS, "locations"]
 
     def validate_taxonomy(self, value):
         return validate_taxonomy_codes(value)
@@ -288,18 +259,7 @@ class CapacitySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Capacity
-        fields = [
-            "available",
-            "maximum",
-            "unit",
-            "description",
-            "accepting_referrals",
-            "estimated_wait_days",
-            "valid_until",
-            "version",
-            "updated",
-            "stale",
-        ]
+        fields = [*PUBLISHED_CAPACITY_FIELDS, "version", "updated", "stale"]
 
     def get_stale(self, capacity) -> bool:
         return capacity_stale(capacity.valid_until, timezone.now())
@@ -353,17 +313,7 @@ class CapacityBulkResultSerializer(serializers.Serializer):
 class CapacityHistorySerializer(serializers.ModelSerializer):
     class Meta:
         model = CapacityHistory
-        fields = [
-            "id",
-            "available",
-            "maximum",
-            "unit",
-            "accepting_referrals",
-            "estimated_wait_days",
-            "valid_until",
-            "version",
-            "recorded",
-        ]
+        fields = ["id", *CAPACITY_FIGURES, "version", "recorded"]
 
 
 class ScheduleOutSerializer(serializers.ModelSerializer):
@@ -414,20 +364,8 @@ class ServiceDetailSerializer(serializers.ModelSerializer):
     class Meta:
         model = Service
         fields = [
-            "id",
-            "name",
-            "description",
-            "status",
-            "organisation",
-            "taxonomy",
-            "languages",
-            "interpretation_services",
-            "eligibility_description",
-            "minimum_age",
-            "maximum_age",
-            "cost",
-            "fees_description",
-            *SAFEGUARDS,
+            *SERVICE_HEAD_FIELDS,
+            *SERVICE_TERMS_FIELDS,
             "capacity",
             "locations",
             "created",

@@ -1,93 +1,47 @@
+"""The directory API's routes: path -> (view, URL name), in the order they are matched."""
+
 from django.urls import path
 
 from partners.api import hsds, imports, views
 
-urlpatterns = [
-    path("me", views.MeView.as_view(), name="me"),
-    path("organisations", views.OrganisationListView.as_view(), name="organisation-list"),
-    path("organisations/me", views.OrganisationMeView.as_view(), name="organisation-me"),
-    path(
-        "organisations/<uuid:pk>",
-        views.OrganisationDetailView.as_view(),
-        name="organisation-detail",
-    ),
-    path("taxonomy-terms", views.TaxonomyTermListView.as_view(), name="taxonomy-term-list"),
-    path("services", views.ServiceListView.as_view(), name="service-list"),
-    path("services/search", views.ServiceSearchView.as_view(), name="service-search"),
-    path("services/<uuid:pk>", views.ServiceDetailView.as_view(), name="service-detail"),
-    path(
-        "services/<uuid:pk>/deactivate",
-        views.ServiceDeactivateView.as_view(),
-        name="service-deactivate",
-    ),
-    path("services/<uuid:pk>/capacity", views.CapacityView.as_view(), name="service-capacity"),
-    path(
-        "services/<uuid:pk>/capacity/history",
-        views.CapacityHistoryView.as_view(),
-        name="service-capacity-history",
-    ),
-    path("capacity/bulk", views.CapacityBulkView.as_view(), name="capacity-bulk"),
-    path("partnerships", views.PartnershipListView.as_view(), name="partnership-list"),
-    path(
-        "partnerships/<uuid:pk>",
-        views.PartnershipDetailView.as_view(),
-        name="partnership-detail",
-    ),
-    *[
-        path(f"partnerships/<uuid:pk>/{action}", view.as_view(), name=f"partnership-{action}")
+ROUTES = {
+    "me": (views.MeView, "me"),
+    "organisations": (views.OrganisationListView, "organisation-list"),
+    "organisations/me": (views.OrganisationMeView, "organisation-me"),
+    "organisations/<uuid:pk>": (views.OrganisationDetailView, "organisation-detail"),
+    "taxonomy-terms": (views.TaxonomyTermListView, "taxonomy-term-list"),
+    "services": (views.ServiceListView, "service-list"),
+    "services/search": (views.ServiceSearchView, "service-search"),
+    "services/<uuid:pk>": (views.ServiceDetailView, "service-detail"),
+    "services/<uuid:pk>/deactivate": (views.ServiceDeactivateView, "service-deactivate"),
+    "services/<uuid:pk>/capacity": (views.CapacityView, "service-capacity"),
+    "services/<uuid:pk>/capacity/history": (views.CapacityHistoryView, "service-capacity-history"),
+    "capacity/bulk": (views.CapacityBulkView, "capacity-bulk"),
+    "partnerships": (views.PartnershipListView, "partnership-list"),
+    "partnerships/<uuid:pk>": (views.PartnershipDetailView, "partnership-detail"),
+    **{
+        f"partnerships/<uuid:pk>/{action}": (view, f"partnership-{action}")
         for action, view in views.PARTNERSHIP_ACTION_VIEWS.items()
-    ],
-    path(
-        "directory/imports",
-        imports.DirectoryImportListView.as_view(),
-        name="directory-import-list",
+    },
+    "directory/imports": (imports.DirectoryImportListView, "directory-import-list"),
+    "directory/imports/<uuid:pk>": (imports.DirectoryImportDetailView, "directory-import-detail"),
+    "hsds": (hsds.HsdsRootView, "hsds-root"),
+    "hsds/services": (hsds.HsdsServiceListView, "hsds-service-list"),
+    "hsds/services/<uuid:pk>": (hsds.HsdsServiceDetailView, "hsds-service-detail"),
+    "hsds/organizations": (hsds.HsdsOrganizationListView, "hsds-organization-list"),
+    "hsds/organizations/<uuid:pk>": (hsds.HsdsOrganizationDetailView, "hsds-organization-detail"),
+    "hsds/service_at_locations": (
+        hsds.HsdsServiceAtLocationListView,
+        "hsds-service-at-location-list",
     ),
-    path(
-        "directory/imports/<uuid:pk>",
-        imports.DirectoryImportDetailView.as_view(),
-        name="directory-import-detail",
+    "hsds/service_at_locations/<uuid:pk>": (
+        hsds.HsdsServiceAtLocationDetailView,
+        "hsds-service-at-location-detail",
     ),
-    path("hsds", hsds.HsdsRootView.as_view(), name="hsds-root"),
-    path("hsds/services", hsds.HsdsServiceListView.as_view(), name="hsds-service-list"),
-    path(
-        "hsds/services/<uuid:pk>",
-        hsds.HsdsServiceDetailView.as_view(),
-        name="hsds-service-detail",
-    ),
-    path(
-        "hsds/organizations",
-        hsds.HsdsOrganizationListView.as_view(),
-        name="hsds-organization-list",
-    ),
-    path(
-        "hsds/organizations/<uuid:pk>",
-        hsds.HsdsOrganizationDetailView.as_view(),
-        name="hsds-organization-detail",
-    ),
-    path(
-        "hsds/service_at_locations",
-        hsds.HsdsServiceAtLocationListView.as_view(),
-        name="hsds-service-at-location-list",
-    ),
-    path(
-        "hsds/service_at_locations/<uuid:pk>",
-        hsds.HsdsServiceAtLocationDetailView.as_view(),
-        name="hsds-service-at-location-detail",
-    ),
-    path("hsds/taxonomies", hsds.HsdsTaxonomyListView.as_view(), name="hsds-taxonomy-list"),
-    path(
-        "hsds/taxonomies/<uuid:pk>",
-        hsds.HsdsTaxonomyDetailView.as_view(),
-        name="hsds-taxonomy-detail",
-    ),
-    path(
-        "hsds/taxonomy_terms",
-        hsds.HsdsTaxonomyTermListView.as_view(),
-        name="hsds-taxonomy-term-list",
-    ),
-    path(
-        "hsds/taxonomy_terms/<uuid:pk>",
-        hsds.HsdsTaxonomyTermDetailView.as_view(),
-        name="hsds-taxonomy-term-detail",
-    ),
-]
+    "hsds/taxonomies": (hsds.HsdsTaxonomyListView, "hsds-taxonomy-list"),
+    "hsds/taxonomies/<uuid:pk>": (hsds.HsdsTaxonomyDetailView, "hsds-taxonomy-detail"),
+    "hsds/taxonomy_terms": (hsds.HsdsTaxonomyTermListView, "hsds-taxonomy-term-list"),
+    "hsds/taxonomy_terms/<uuid:pk>": (hsds.HsdsTaxonomyTermDetailView, "hsds-taxonomy-term-detail"),
+}
+
+urlpatterns = [path(route, view.as_view(), name=name) for route, (view, name) in ROUTES.items()]

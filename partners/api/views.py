@@ -2,6 +2,7 @@
 
 import json
 
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -11,10 +12,11 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from api.errors import DomainError, NotFound
+from api.errors import NotFound, PayloadTooLarge
 from api.pagination import CursorPagination, OnePage, one_page
 from api.preconditions import if_match_parameter
 from api.schema import action_view, queryset_outside_requests
+from api.serializers import validated
 from partners import selectors, services
 from partners.api import examples
 from partners.api.serializers import (
@@ -47,19 +49,20 @@ NOT_FOUND = "No such object, or not one your organisation may see."
 NOT_YOURS = OpenApiResponse(description="Another organisation's service (`wrong-party`).")
 
 
+def visible_or_404(queryset: QuerySet, pk):
+    """The object `pk` of `queryset` (what the caller may see), or the API's own NotFound: a
+    problem document, the same for an unknown id and one not the caller's."""
+    obj = queryset.filter(pk=pk).first()
+    if obj is None:
+        raise NotFound(NOT_FOUND)
+    return obj
+
+
 class VisibleObjectMixin:
     """get_object raising the API's own NotFound, so the answer is a problem document."""
 
     def get_object(self):
-        obj = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        if obj is None:
-            raise NotFound(NOT_FOUND)
-        return obj
-
-
-class PayloadTooLarge(DomainError):
-    status = 413
-    code = "payload-too-large"
+        return visible_or_404(self.get_queryset(), self.kwargs["pk"])
 
 
 def language_of(request) -> str:
@@ -163,13 +166,13 @@ class OrganisationMeView(APIView):
         examples=examples.ORGANISATION_UPDATE,
     )
     def patch(self, request):
-        serializer = OrganisationUpdateSerializer(
-            request.organisation, data=request.data, partial=True
+        data = validated(
+            OrganisationUpdateSerializer,
+            request.data,
+            instance=request.organisation,
+            partial=True,
         )
-        serializer.is_valid(raise_exception=True)
-        organisation = services.organisation_update(
-            organisation=request.organisation, **serializer.validated_data
-        )
+        organisation = services.organisation_update(organisation=request.organisation, **data)
         return Response(OrganisationSerializer(organisation).data)
 
 
@@ -240,9 +243,7 @@ def search_filters(data: dict) -> tuple[selectors.SearchFilters, dict]:
 
 
 def run_search(request, data) -> Response:
-    serializer = ServiceSearchQuerySerializer(data=data)
-    serializer.is_valid(raise_exception=True)
-    filters, page = search_filters(serializer.validated_data)
+    filters, page = search_filters(validated(ServiceSearchQuerySerializer, data))
     results, next_cursor = selectors.services_search_json(
         caller=request.organisation,
         filters=filters,
@@ -289,11 +290,8 @@ class ServiceListView(APIView):
         examples=examples.SERVICE_CREATE,
     )
     def post(self, request):
-        serializer = ServiceWriteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        service = services.service_create(
-            organisation=request.organisation, **serializer.validated_data
-        )
+        data = validated(ServiceWriteSerializer, request.data)
+        service = services.service_create(organisation=request.organisation, **data)
         return Response(service_detail_data(request, service.pk), status=status.HTTP_201_CREATED)
 
 
@@ -323,9 +321,7 @@ class ServiceSearchView(APIView):
 
 
 def service_detail_data(request, service_id) -> dict:
-    service = selectors.service_detail_queryset().filter(pk=service_id).first()
-    if service is None:
-        raise NotFound(NOT_FOUND)
+    service = visible_or_404(selectors.service_detail_queryset(), service_id)
     language = language_of(request)
     names = {term.code: term.name_in(language) for term in selectors.taxonomy_terms()}
     revealed = selectors.may_see_confidential(
@@ -338,10 +334,7 @@ def service_detail_data(request, service_id) -> dict:
 
 def own_service_or_404(request, pk) -> Service:
     """Visible services only; whether the caller owns it is the service layer's call (409)."""
-    service = selectors.services_visible().filter(pk=pk).first()
-    if service is None:
-        raise NotFound(NOT_FOUND)
-    return service
+    return visible_or_404(selectors.services_visible(), pk)
 
 
 class ServiceDetailView(APIView):
@@ -373,11 +366,8 @@ class ServiceDetailView(APIView):
     )
     def patch(self, request, pk):
         service = own_service_or_404(request, pk)
-        serializer = ServiceWriteSerializer(service, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        services.service_update(
-            service=service, organisation=request.organisation, **serializer.validated_data
-        )
+        data = validated(ServiceWriteSerializer, request.data, instance=service, partial=True)
+        services.service_update(service=service, organisation=request.organisation, **data)
         return Response(service_detail_data(request, pk))
 
 
@@ -452,13 +442,11 @@ class CapacityView(APIView):
     )
     def put(self, request, pk):
         service = own_service_or_404(request, pk)
-        serializer = CapacityWriteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
         capacity = services.capacity_update(
             service=service,
             organisation=request.organisation,
             if_match=request.META.get("HTTP_IF_MATCH"),
-            values=serializer.validated_data,
+            values=validated(CapacityWriteSerializer, request.data),
         )
         return Response(
             CapacitySerializer(capacity).data, headers={"ETag": services.capacity_etag(capacity)}
@@ -522,10 +510,9 @@ class CapacityBulkView(APIView):
                 f"A batch holds at most {BULK_MAX_ITEMS} items; nothing was written.",
                 errors=[{"pointer": "/items", "detail": f"At most {BULK_MAX_ITEMS} items."}],
             )
-        serializer = CapacityBulkSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        data = validated(CapacityBulkSerializer, request.data)
         updated = services.capacity_bulk_update(
-            organisation=request.organisation, items=serializer.validated_data["items"]
+            organisation=request.organisation, items=data["items"]
         )
         return Response(
             {"updated": [{"service_id": c.service_id, "version": c.version} for c in updated]}
@@ -570,11 +557,8 @@ class PartnershipListView(generics.ListAPIView):
         examples=examples.PARTNERSHIP_PROPOSE,
     )
     def post(self, request):
-        serializer = PartnershipProposeSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        partnership = services.partnership_propose(
-            proposer=request.organisation, **serializer.validated_data
-        )
+        data = validated(PartnershipProposeSerializer, request.data)
+        partnership = services.partnership_propose(proposer=request.organisation, **data)
         return Response(PartnershipSerializer(partnership).data, status=status.HTTP_201_CREATED)
 
 
@@ -621,11 +605,10 @@ class PartnershipActionView(APIView):
     action_name = ""
 
     def post(self, request, pk):
-        partnership = selectors.partnerships_for(request.organisation).filter(pk=pk).first()
-        if partnership is None:
-            raise NotFound(NOT_FOUND)
         partnership = services.partnership_transition(
-            partnership=partnership, organisation=request.organisation, action=self.action_name
+            partnership=visible_or_404(selectors.partnerships_for(request.organisation), pk),
+            organisation=request.organisation,
+            action=self.action_name,
         )
         return Response(PartnershipSerializer(partnership).data)
 

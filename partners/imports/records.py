@@ -85,12 +85,9 @@ class ServiceReader:
     # --- the service ------------------------------------------------------------------------
 
     def service(self, doc) -> Record:
-        record = Record()
-        if not isinstance(doc, dict):
-            record.errors.append(Issue((), "A service must be an object."))
+        record, check = _object_record(doc, "A service")
+        if check is None:
             return record
-        check = Checker(record, ())
-        record.external_id = check.external_id(doc, "id")
         values = record.values
         values["name"] = check.text(doc, "name", filled=True, max_length=200)
         status = check.text(doc, "status", filled=True)
@@ -114,12 +111,9 @@ class ServiceReader:
         return record
 
     def organization(self, doc) -> Record:
-        record = Record()
-        if not isinstance(doc, dict):
-            record.errors.append(Issue((), "An organization must be an object."))
+        record, check = _object_record(doc, "An organization")
+        if check is None:
             return record
-        check = Checker(record, ())
-        record.external_id = check.external_id(doc, "id")
         record.values = {
             "name": check.text(doc, "name", filled=True, max_length=200),
             "description": check.text(doc, "description", required=True),
@@ -461,6 +455,18 @@ class Checker:
         for index in bad:
             self.error((name, index), "Must be an object.")
         return [item for item in value if isinstance(item, dict)] if not bad else []
+
+
+def _object_record(doc, what: str) -> tuple[Record, Checker | None]:
+    """A record of `doc` with its HSDS id read, and the checker of its fields; no checker when
+    `doc` is not an object, which the record then holds as its error."""
+    record = Record()
+    if not isinstance(doc, dict):
+        record.errors.append(Issue((), f"{what} must be an object."))
+        return record, None
+    check = Checker(record, ())
+    record.external_id = check.external_id(doc, "id")
+    return record, check
 
 
 def is_uuid(value: str) -> bool:

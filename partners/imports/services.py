@@ -30,7 +30,7 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from api.errors import DomainError, Unprocessable, escape_pointer
+from api.errors import PayloadTooLarge, Unprocessable, escape_pointer
 from api.events import emit
 from partners.hsds_terms import SAFEGUARD_TERMS
 from partners.imports.documents import (
@@ -45,6 +45,7 @@ from partners.imports.documents import (
 from partners.imports.records import Issue, Mapping, Record, ServiceReader, is_uuid
 from partners.models import (
     FINISHED_IMPORT_STATUSES,
+    LOCATION_PLACE_FIELDS,
     SAFEGUARDS,
     Capacity,
     DirectoryImport,
@@ -79,22 +80,6 @@ SERVICE_FIELDS = (
     "languages",
     *SAFEGUARDS,
 )
-LOCATION_FIELDS = (
-    "name",
-    "address_1",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "latitude",
-    "longitude",
-    "time_zone",
-)
-
-
-class PayloadTooLarge(DomainError):
-    status = 413
-    code = "payload-too-large"
 
 
 def max_bytes() -> int:
@@ -752,7 +737,7 @@ def _locations(service_id, values: dict) -> tuple[list[Location], list[Schedule]
         location = Location(
             id=uuid.uuid4(),
             service_id=service_id,
-            **{name: spec[name] for name in LOCATION_FIELDS},
+            **{name: spec[name] for name in LOCATION_PLACE_FIELDS},
         )
         locations.append(location)
         schedules.extend(Schedule(location=location, **hours) for hours in spec["schedules"])
@@ -812,7 +797,7 @@ def _update(pairs: list[tuple[Service, DirectoryImportRecord]]) -> None:
             link(service_id=service.pk, taxonomyterm_id=code) for code in values["taxonomy"]
         )
         locations_by_service[service.pk] = [
-            {**{name: spec[name] for name in LOCATION_FIELDS}, "schedules": spec["schedules"]}
+            {**{name: spec[name] for name in LOCATION_PLACE_FIELDS}, "schedules": spec["schedules"]}
             for spec in values["locations"]
         ]
         capacity = current.get(service.pk)
