@@ -35,6 +35,7 @@ SERVICES = 20_000
 CALLER_SERVICES = 500  # the measuring organisation owns enough services for a 500-item bulk
 PREFIX = "Bench directory"
 BARE_PATH = "/bench/directory/bare-search"
+AUTHENTICATED_PATH = "/bench/directory/authenticated-search"  # the ceiling after the token
 BULK_SECONDS = 1.0
 BULK_RUNS = 5
 
@@ -249,7 +250,10 @@ def bare_search(request):
 def bare_urlpatterns() -> list:
     from django.urls import path
 
-    return [path(BARE_PATH.lstrip("/"), bare_search)]
+    return [
+        path(BARE_PATH.lstrip("/"), bare_search),
+        path(AUTHENTICATED_PATH.lstrip("/"), harness.authenticated(bare_search, "caller")),
+    ]
 
 
 # --- The run ---------------------------------------------------------------------------------
@@ -375,6 +379,13 @@ def run(args) -> list[dict]:
                 rounds.wrk_side("ceiling", f"{base}{BARE_PATH}?caller={caller.pk}"),
                 targets=TARGETS["search"],
             )
+            # How far below its ceiling the token statement alone puts any API request.
+            token_bound = compare(
+                "search: ceiling after the token statement",
+                rounds.wrk_side("with token", f"{base}{AUTHENTICATED_PATH}", headers=auth),
+                rounds.wrk_side("ceiling", f"{base}{BARE_PATH}?caller={caller.pk}"),
+                connections=(1, 16),
+            )
             open_now_url = f"{base}/api/v1/services?{urlencode(OPEN_NOW_SEARCH)}"
             open_now_found = _open_now_results(base, token)
             open_now = compare(
@@ -411,6 +422,7 @@ def run(args) -> list[dict]:
         },
         honest,
         *search,
+        *token_bound,
         open_now_found,
         *open_now,
         {

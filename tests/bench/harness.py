@@ -82,6 +82,29 @@ def onboarded(name: str, kind: str) -> tuple:
     return organisation, organisation.applications.first(), None
 
 
+def authenticated(view, parameter: str):
+    """The ceiling `view` after the one statement every API request sends before its own work:
+    the token look-up with its count in the shared rate-limit window (the API's own
+    `api.authentication.valid_token`). The token's organisation becomes the query parameter
+    through which bare views are told whose view to take. What no authenticated request can go
+    below, so a bench can tell the API's own cost from what checking the token costs."""
+    from django.http import HttpResponse
+
+    from api.authentication import valid_token
+    from api.oauth import token_checksum
+
+    def ceiling(request, **kwargs):
+        raw = request.headers.get("Authorization", "").partition(" ")[2]
+        token = valid_token(token_checksum(raw), request)
+        if token is None:
+            return HttpResponse(status=401)
+        request.GET = request.GET.copy()
+        request.GET[parameter] = str(token.application.organisation_id)
+        return view(request, **kwargs)
+
+    return ceiling
+
+
 @contextlib.contextmanager
 def serve(database_url: str, workers: int = 2, extra_env: dict | None = None):
     """The API under the bench settings, served as `make run` serves it."""

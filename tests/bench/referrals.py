@@ -34,6 +34,7 @@ DETAIL_REFERRALS = 20  # opened in turn by the detail runs
 BARE_PATH = "/bench/referrals/bare-create"
 BARE_INBOX_PATH = "/bench/referrals/bare-inbox"
 BARE_DETAIL_PATH = "/bench/referrals/bare-detail/"
+AUTHENTICATED = "/bench/referrals/authenticated"  # the ceilings after the token statement
 TARGETS = {
     "create": (rounds.Target("create / bare INSERTs", "rps_ratio", 16, 0.5),),
     "inbox": (rounds.Target("inbox / ceiling", "rps_ratio", 16, 0.8),),
@@ -324,6 +325,14 @@ def bare_urlpatterns() -> list:
         path(BARE_PATH.lstrip("/"), csrf_exempt(bare_create)),
         path(BARE_INBOX_PATH.lstrip("/"), bare_inbox),
         path(f"{BARE_DETAIL_PATH.lstrip('/')}<uuid:pk>", bare_detail),
+        path(
+            f"{AUTHENTICATED.lstrip('/')}{BARE_INBOX_PATH}",
+            harness.authenticated(bare_inbox, "receiver"),
+        ),
+        path(
+            f"{AUTHENTICATED.lstrip('/')}{BARE_DETAIL_PATH}<uuid:pk>",
+            harness.authenticated(bare_detail, "organisation"),
+        ),
     ]
 
 
@@ -466,6 +475,12 @@ class _InProcess:
     def bare_detail(self, referral_id):
         return self.bare.get(f"{BARE_DETAIL_PATH}{referral_id}?organisation={self.receiver.pk}")
 
+    def authenticated_inbox(self):
+        return self.reader.get(f"{AUTHENTICATED}{BARE_INBOX_PATH}")
+
+    def authenticated_detail(self, referral_id):
+        return self.reader.get(f"{AUTHENTICATED}{BARE_DETAIL_PATH}{referral_id}")
+
 
 def _inbox_query_counts(local: _InProcess) -> dict:
     """Queries per inbox page through the API, in process: the same for 5 and 50 items."""
@@ -564,8 +579,13 @@ def _cpu_per_request(
         "create, bare INSERTs": (lambda n: local.bare_create(), 201),
         "inbox": (lambda n: local.inbox(), 200),
         "inbox, ceiling": (lambda n: local.bare_inbox(), 200),
+        "inbox, ceiling after the token statement": (lambda n: local.authenticated_inbox(), 200),
         "detail": (lambda n: local.detail(detail_ids[n % len(detail_ids)]), 200),
         "detail, ceiling": (lambda n: local.bare_detail(detail_ids[n % len(detail_ids)]), 200),
+        "detail, ceiling after the token statement": (
+            lambda n: local.authenticated_detail(detail_ids[n % len(detail_ids)]),
+            200,
+        ),
     }
     rows = []
     for name, (call, status) in calls.items():
@@ -663,6 +683,30 @@ def run(args) -> list[dict]:
                 rounds.wrk_side("ceiling", base + bare_paths[0], script=paths_script(bare_paths)),
                 targets=TARGETS["detail"],
             )
-    rows = [*in_process, *cpu, *create, *inbox, *detail]
+            # How far below its ceiling the token statement alone puts any API request.
+            token_bound = [
+                *compare(
+                    "inbox: ceiling after the token statement",
+                    rounds.wrk_side(
+                        "with token", f"{base}{AUTHENTICATED}{BARE_INBOX_PATH}", headers=reader
+                    ),
+                    rounds.wrk_side("ceiling", f"{base}{BARE_INBOX_PATH}?receiver={receiver.pk}"),
+                    connections=(16,),
+                ),
+                *compare(
+                    "detail: ceiling after the token statement",
+                    rounds.wrk_side(
+                        "with token",
+                        f"{base}{AUTHENTICATED}{bare_paths[0]}",
+                        headers=reader,
+                        script=paths_script([f"{AUTHENTICATED}{path}" for path in bare_paths]),
+                    ),
+                    rounds.wrk_side(
+                        "ceiling", base + bare_paths[0], script=paths_script(bare_paths)
+                    ),
+                    connections=(16,),
+                ),
+            ]
+    rows = [*in_process, *cpu, *create, *inbox, *detail, *token_bound]
     harness.report("referrals", rows)
     return rows
