@@ -215,7 +215,7 @@ REST_FRAMEWORK = {
         "token": os.environ.get("RATE_LIMIT_TOKEN", "30/min"),
         "claim": os.environ.get("RATE_LIMIT_CLAIM", "120/hour"),
     },
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.schema_operations.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
     # Proxies in front of gunicorn whose X-Forwarded-For to trust for the client address (a
     # throttle key only, hashed; never stored). Unset: the address gunicorn sees.

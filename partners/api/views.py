@@ -280,16 +280,16 @@ class ServiceListView(APIView):
 
     @extend_schema(
         tags=["services"],
-        operation_id="services_create",
-        summary="Create a service",
-        description="A new service of your organisation, with its locations and opening "
-        "hours. It starts with an empty, open capacity; publish figures with PUT "
-        "/services/{id}/capacity.",
         request=ServiceWriteSerializer,
         responses={201: ServiceDetailSerializer},
         examples=examples.SERVICE_CREATE,
     )
     def post(self, request):
+        """Create a service
+
+        A new service of your organisation, with its locations and opening hours. It starts
+        with an empty, open capacity; publish figures with PUT /services/{id}/capacity.
+        """
         data = validated(ServiceWriteSerializer, request.data)
         service = services.service_create(organisation=request.organisation, **data)
         return Response(service_detail_data(request, service.pk), status=status.HTTP_201_CREATED)
