@@ -1,5 +1,7 @@
 """Serializer plumbing every app shares."""
 
+import functools
+
 from django.http import QueryDict
 from rest_framework import serializers
 
@@ -31,28 +33,46 @@ def only_rules(codes) -> bool:
     return codes == RULE
 
 
+@functools.cache
+def _json_type(field_class) -> type | None:
+    """The JSON type a field class takes, by the DRF base class it extends: looked up once per
+    class, because every field of every JSON body asks."""
+    return next((base for base in _JSON_TYPES if issubclass(field_class, base)), None)
+
+
+_JSON_TYPES = (
+    serializers.BooleanField,
+    serializers.CharField,
+    serializers.IntegerField,
+    serializers.FloatField,
+    serializers.ListField,
+)
+
+
 def wrong_json_type(field, value) -> str | None:
     """DRF coerces JSON values (0 to "0", 1 to true, "4" to 4); a partner system that sends the
     wrong type has a bug it should hear about, so JSON bodies must carry the documented type."""
     if value is None:
         return None
-    if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
+    kind = _json_type(type(field))
+    if kind is serializers.BooleanField and not isinstance(value, bool):
         return "Must be true or false."
-    if isinstance(field, serializers.CharField) and not isinstance(value, str):
-        return "Must be a string."
-    if isinstance(field, serializers.CharField) and "\x00" in value:
-        return "Must not contain a NUL character."  # PostgreSQL text cannot hold one
-    if isinstance(field, serializers.IntegerField) and (
+    if kind is serializers.CharField:
+        if not isinstance(value, str):
+            return "Must be a string."
+        if "\x00" in value:
+            return "Must not contain a NUL character."  # PostgreSQL text cannot hold one
+    if kind is serializers.IntegerField and (
         isinstance(value, bool)
         # JSON Schema counts 4.0 as an integer: so does the API.
         or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer()))
     ):
         return "Must be an integer."
-    if isinstance(field, serializers.FloatField) and (
+    if kind is serializers.FloatField and (
         isinstance(value, bool) or not isinstance(value, int | float)
     ):
         return "Must be a number."
-    if isinstance(field, serializers.ListField) and isinstance(value, list):
+    if kind is serializers.ListField and isinstance(value, list):
         return next(filter(None, (wrong_json_type(field.child, item) for item in value)), None)
     return None
 
@@ -60,10 +80,14 @@ def wrong_json_type(field, value) -> str | None:
 def too_long(field, value) -> str | None:
     """DRF measures a string after trimming it, the document's `maxLength` the string as sent:
     a name padded with spaces past the limit must be refused, as the document says."""
-    limit = getattr(field, "max_length", None)
-    if not (isinstance(field, serializers.CharField) and isinstance(value, str) and limit):
+    if not isinstance(value, str) or _json_type(type(field)) is not serializers.CharField:
         return None
-    return f"Ensure this field has no more than {limit} characters." if len(value) > limit else None
+    limit = field.max_length
+    return (
+        f"Ensure this field has no more than {limit} characters."
+        if limit and len(value) > limit
+        else None
+    )
 
 
 class StrictFieldsMixin:
@@ -73,6 +97,7 @@ class StrictFieldsMixin:
     query strings, empty values; and, in a PATCH, nested objects missing a required field."""
 
     def to_internal_value(self, data):
+        fields = self.fields
         if (
             isinstance(data, dict)
             and self.root is not self
@@ -83,7 +108,7 @@ class StrictFieldsMixin:
             # its opening hours), and a half one reached the database as a 500.
             missing = [
                 name
-                for name, field in self.fields.items()
+                for name, field in fields.items()
                 if field.required and not field.read_only and name not in data
             ]
             if missing:
@@ -91,7 +116,7 @@ class StrictFieldsMixin:
                     {name: ["This field is required."] for name in missing}
                 )
         if isinstance(data, dict):
-            writable = {name for name, field in self.fields.items() if not field.read_only}
+            writable = {name for name, field in fields.items() if not field.read_only}
             unknown = sorted(set(data) - writable)
             if unknown:
                 raise serializers.ValidationError(
@@ -104,7 +129,7 @@ class StrictFieldsMixin:
                 blank = [
                     name
                     for name, value in data.items()
-                    if value == "" and not getattr(self.fields[name], "allow_blank", False)
+                    if value == "" and not getattr(fields[name], "allow_blank", False)
                 ]
                 if blank:
                     raise serializers.ValidationError(
@@ -113,7 +138,7 @@ class StrictFieldsMixin:
                 wrong = {
                     name: [message]
                     for name, value in data.items()
-                    if (message := too_long(self.fields[name], value))
+                    if (message := too_long(fields[name], value))
                 }
                 if wrong:
                     raise serializers.ValidationError(wrong)
@@ -122,8 +147,8 @@ class StrictFieldsMixin:
                     name: [message]
                     for name, value in data.items()
                     if (
-                        message := wrong_json_type(self.fields[name], value)
-                        or too_long(self.fields[name], value)
+                        message := wrong_json_type(fields[name], value)
+                        or too_long(fields[name], value)
                     )
                 }
                 if wrong:

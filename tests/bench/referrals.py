@@ -34,6 +34,7 @@ DETAIL_REFERRALS = 20  # opened in turn by the detail runs
 BARE_PATH = "/bench/referrals/bare-create"
 BARE_INBOX_PATH = "/bench/referrals/bare-inbox"
 BARE_DETAIL_PATH = "/bench/referrals/bare-detail/"
+DISCLOSED_DETAIL_PATH = "/bench/referrals/disclosed-detail/"
 AUTHENTICATED = "/bench/referrals/authenticated"  # the ceilings after the token statement
 TARGETS = {
     "create": (rounds.Target("create / bare INSERTs", "rps_ratio", 16, 0.5),),
@@ -283,15 +284,26 @@ def bare_detail(request, pk):
     """Opening a referral minus the API: the same selector reads and decrypts the same rows
     (`referral_detail`), written with the standard library's JSON encoder. No token, no DRF,
     no disclosure record. The reader's organisation is named in the query string."""
+    return _detail_response(request, pk, disclosed=False)
+
+
+def disclosed_detail(request, pk):
+    """`bare_detail`, then the disclosure record the API writes before personal data leaves
+    (its own `disclosure_record`: one INSERT, committed). Behind the token statement, this is
+    what no honest read of personal data can skip: what is left of the gap is the API's code."""
+    return _detail_response(request, pk, disclosed=True)
+
+
+def _detail_response(request, pk, *, disclosed: bool):
     from django.core.serializers.json import DjangoJSONEncoder
     from django.http import HttpResponse
 
+    from api.audit.services import disclosure_record
     from partners.models import Organisation
     from referrals.selectors import SUMMARY_COLUMNS, referral_detail
 
-    referral, personal = referral_detail(
-        organisation=Organisation(pk=request.GET["organisation"]), referral_id=pk
-    )
+    reader = Organisation(pk=request.GET["organisation"])
+    referral, personal = referral_detail(organisation=reader, referral_id=pk)
     consent = referral.consent
     body = {
         **personal,
@@ -314,6 +326,11 @@ def bare_detail(request, pk):
             "revoked_at": consent.revoked_at,
         },
     }
+    if disclosed:
+        request.organisation = reader
+        disclosure_record(
+            request=request, referral=referral, categories=personal, operation="bench.detail"
+        )
     return HttpResponse(json.dumps(body, cls=DjangoJSONEncoder), content_type="application/json")
 
 
@@ -332,6 +349,10 @@ def bare_urlpatterns() -> list:
         path(
             f"{AUTHENTICATED.lstrip('/')}{BARE_DETAIL_PATH}<uuid:pk>",
             harness.authenticated(bare_detail, "organisation"),
+        ),
+        path(
+            f"{AUTHENTICATED.lstrip('/')}{DISCLOSED_DETAIL_PATH}<uuid:pk>",
+            harness.authenticated(disclosed_detail, "organisation"),
         ),
     ]
 
@@ -481,6 +502,9 @@ class _InProcess:
     def authenticated_detail(self, referral_id):
         return self.reader.get(f"{AUTHENTICATED}{BARE_DETAIL_PATH}{referral_id}")
 
+    def disclosed_detail(self, referral_id):
+        return self.reader.get(f"{AUTHENTICATED}{DISCLOSED_DETAIL_PATH}{referral_id}")
+
 
 def _inbox_query_counts(local: _InProcess) -> dict:
     """Queries per inbox page through the API, in process: the same for 5 and 50 items."""
@@ -586,6 +610,10 @@ def _cpu_per_request(
             lambda n: local.authenticated_detail(detail_ids[n % len(detail_ids)]),
             200,
         ),
+        "detail, ceiling after the token statement and the disclosure record": (
+            lambda n: local.disclosed_detail(detail_ids[n % len(detail_ids)]),
+            200,
+        ),
     }
     rows = []
     for name, (call, status) in calls.items():
@@ -675,6 +703,9 @@ def run(args) -> list[dict]:
             bare_paths = [
                 f"{BARE_DETAIL_PATH}{rid}?organisation={receiver.pk}" for rid in detail_ids
             ]
+            disclosed_paths = [
+                f"{DISCLOSED_DETAIL_PATH}{rid}?organisation={receiver.pk}" for rid in detail_ids
+            ]
             detail = compare(
                 "detail",
                 rounds.wrk_side(
@@ -700,6 +731,21 @@ def run(args) -> list[dict]:
                         f"{base}{AUTHENTICATED}{bare_paths[0]}",
                         headers=reader,
                         script=paths_script([f"{AUTHENTICATED}{path}" for path in bare_paths]),
+                    ),
+                    rounds.wrk_side(
+                        "ceiling", base + bare_paths[0], script=paths_script(bare_paths)
+                    ),
+                    connections=(16,),
+                ),
+                # The disclosure record commits before the data leaves: one WAL flush per read
+                # that the ceiling does not make.
+                *compare(
+                    "detail: ceiling after the token statement and the disclosure record",
+                    rounds.wrk_side(
+                        "with token and disclosure",
+                        f"{base}{AUTHENTICATED}{disclosed_paths[0]}",
+                        headers=reader,
+                        script=paths_script([f"{AUTHENTICATED}{path}" for path in disclosed_paths]),
                     ),
                     rounds.wrk_side(
                         "ceiling", base + bare_paths[0], script=paths_script(bare_paths)
