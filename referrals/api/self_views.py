@@ -2,7 +2,7 @@
 the others: the rules are referrals.services.self_* and referrals.selectors.self_*, which the
 /me page calls too."""
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from api.pagination import OnePage, one_page
 from api.throttling import client_address
 from referrals import selectors, services
+from referrals.api import examples
 from referrals.api.authentication import HasSelfGrant, SelfTokenAuthentication
 from referrals.api.self_serializers import (
     SelfDisclosureSerializer,
@@ -34,29 +35,11 @@ THROTTLED = OpenApiResponse(
 NO_TOKEN = OpenApiResponse(
     description="No self-service token, or an expired or ended one (they last 10 minutes)."
 )
+MALFORMED = OpenApiResponse(description="A malformed Authorization header was sent.")
+CLOSED = OpenApiResponse(description="`referral-closed`")
 GONE = OpenApiResponse(
     description="The details are gone (`consent-revoked`, `consent-expired`, `retention-ended`)."
 )
-STATUS_EXAMPLE = {
-    "language": "es",
-    "state": "waiting",
-    "status": "Tu solicitud fue enviada. Todavía no han respondido.",
-    "next_step": "Te van a contactar solo de la forma que elegiste.",
-    "contact_stopped": False,
-    "can_withdraw": True,
-    "can_change_contact": True,
-    "updated": "2026-11-28T10:00:00Z",
-}
-WITHDRAWN_EXAMPLE = {
-    **STATUS_EXAMPLE,
-    "state": "withdrawn",
-    "status": "Retiraste tu permiso. Tus datos fueron borrados.",
-    "next_step": "No tienes que hacer nada más. Puedes pedir ayuda otra vez cuando quieras.",
-    "contact_stopped": None,
-    "can_withdraw": False,
-    "can_change_contact": False,
-    "updated": "2026-11-29T08:12:00Z",
-}
 LANG_PARAMETERS = [SelfLanguageQuerySerializer]
 
 
@@ -95,27 +78,9 @@ class SelfTokenView(SelfView):
         # Anonymous, said explicitly: it is how the person gets a token at all.
         auth=[{}],
         request=SelfTokenRequestSerializer,
-        responses={
-            201: SelfTokenSerializer,
-            422: TOKEN_REFUSED,
-            401: OpenApiResponse(description="A malformed Authorization header was sent."),
-            429: THROTTLED,
-        },
-        examples=[
-            OpenApiExample("Code and PIN", value={"code": "7KQ4 M2XH", "pin": "480391"},
-                           request_only=True),
-            OpenApiExample(
-                "A token",
-                value={
-                    "token": "srn_self_4q0Jx9m2…",
-                    "token_type": "Bearer",
-                    "expires_in": 600,
-                    "expires_at": "2026-11-29T08:22:00Z",
-                },
-                response_only=True,
-            ),
-        ],
-    )  # fmt: skip
+        responses={201: SelfTokenSerializer, 422: TOKEN_REFUSED, 401: MALFORMED, 429: THROTTLED},
+        examples=examples.SELF_TOKEN,
+    )
     def post(self, request):
         """Exchange claim code and PIN for a token
 
@@ -155,7 +120,7 @@ class SelfStatusView(SelfView):
     @extend_schema(
         parameters=LANG_PARAMETERS,
         responses={200: SelfStatusSerializer, 401: NO_TOKEN},
-        examples=[OpenApiExample("Waiting, in Spanish", value=STATUS_EXAMPLE, response_only=True)],
+        examples=examples.SELF_STATUS,
     )
     def get(self, request):
         """Where my referral stands
@@ -174,18 +139,7 @@ class SelfDisclosuresView(SelfView):
     @extend_schema(
         operation_id="self_disclosures",
         responses={200: SelfDisclosureSerializer(many=True), 401: NO_TOKEN},
-        examples=[
-            OpenApiExample(
-                "Opened twice",
-                value=one_page(
-                    [
-                        {"organisation": "Clínica Aberta", "at": "2026-11-28T11:02:00Z"},
-                        {"organisation": "Red Umbrella Collective", "at": "2026-11-28T10:01:00Z"},
-                    ]
-                ),
-                response_only=True,
-            )
-        ],
+        examples=examples.SELF_DISCLOSURES,
     )
     def get(self, request):
         """Who opened my details
@@ -206,7 +160,7 @@ class SelfWithdrawView(SelfView):
         parameters=LANG_PARAMETERS,
         request=None,
         responses={200: SelfStatusSerializer, 401: NO_TOKEN},
-        examples=[OpenApiExample("Withdrawn", value=WITHDRAWN_EXAMPLE, response_only=True)],
+        examples=examples.SELF_WITHDRAW,
     )
     def post(self, request):
         """Withdraw my consent
@@ -225,26 +179,8 @@ class SelfSafeContactView(SelfView):
     @extend_schema(
         parameters=LANG_PARAMETERS,
         request=SelfSafeContactSerializer,
-        responses={
-            200: SelfStatusSerializer,
-            401: NO_TOKEN,
-            409: OpenApiResponse(description="`referral-closed`"),
-            410: GONE,
-        },
-        examples=[
-            OpenApiExample("Stop all contact", value={"do_not_contact": True}, request_only=True),
-            OpenApiExample("Signal only", value={"channels": ["signal"]}, request_only=True),
-            OpenApiExample(
-                "Contact stopped",
-                value={
-                    **STATUS_EXAMPLE,
-                    "next_step": "No te van a contactar. Si quieres ayuda, ve con ellos y muestra tu "
-                    "código.",
-                    "contact_stopped": True,
-                },
-                response_only=True,
-            ),
-        ],
+        responses={200: SelfStatusSerializer, 401: NO_TOKEN, 409: CLOSED, 410: GONE},
+        examples=examples.SELF_SAFE_CONTACT,
     )
     def patch(self, request):
         """Stop contact, or change how to be contacted
