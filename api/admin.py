@@ -111,8 +111,11 @@ for model, model_admin in ((get_user_model(), UserAdmin), (Group, GroupAdmin)):
     )
 
 
-class ReadOnlyAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
-    def has_add_permission(self, request):
+class ReadOnly:
+    """Nothing added, changed or deleted, whatever the staff member's permissions: for a
+    ModelAdmin or an inline (whose add permission also takes the object)."""
+
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
@@ -120,6 +123,10 @@ class ReadOnlyAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(ReadOnly, DeclaredLookupsOnly, admin.ModelAdmin):
+    pass
 
 
 @admin.register(AuditEntry)

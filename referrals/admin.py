@@ -4,7 +4,7 @@ that from the admin: personal data is read only through the API by the two organ
 
 from django.contrib import admin
 
-from api.admin import ReadOnlyAdmin
+from api.admin import ReadOnly, ReadOnlyAdmin
 from referrals.models import Referral, TimelineEntry
 
 METADATA_FIELDS = (
@@ -25,7 +25,7 @@ METADATA_FIELDS = (
 )
 
 
-class TimelineInline(admin.TabularInline):
+class TimelineInline(ReadOnly, admin.TabularInline):
     model = TimelineEntry
     fields = (
         "at",
@@ -40,13 +40,6 @@ class TimelineInline(admin.TabularInline):
     )
     readonly_fields = fields
     extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Referral)

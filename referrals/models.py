@@ -106,7 +106,7 @@ class Referral(models.Model):
             models.Index(
                 fields=["respond_by"],
                 name="ref_open_respond_by",
-                condition=models.Q(status__in=["requested", "received"]),
+                condition=models.Q(status__in=[Status.REQUESTED, Status.RECEIVED]),
             ),
         ]
 

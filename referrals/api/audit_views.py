@@ -23,15 +23,6 @@ class ReferralDisclosureListView(GenericAPIView):
     required_scopes = ["referrals:read"]
 
     @extend_schema(
-        tags=["referrals"],
-        operation_id="referrals_disclosures_list",
-        summary="Who saw this referral's personal data",
-        description="Every response that carried personal fields of this referral: which "
-        "organisation and client received which field groups, by which operation, when; newest "
-        "first, cursor paginated. The sender only (the receiver gets the same 404 as for an "
-        "unknown id), so the sending "
-        "organisation can tell the person exactly who saw what. Kept after the personal data "
-        "is destroyed, until the referral's metadata is deleted.",
         responses={200: DisclosureSerializer(many=True)},
         examples=[
             OpenApiExample(
@@ -59,6 +50,14 @@ class ReferralDisclosureListView(GenericAPIView):
         ],
     )
     def get(self, request, pk):
+        """Who saw this referral's personal data
+
+        Every response that carried personal fields of this referral: which organisation and client
+        received which field groups, by which operation, when; newest first, cursor paginated. The
+        sender only (the receiver gets the same 404 as for an unknown id), so the sending
+        organisation can tell the person exactly who saw what. Kept after the personal data is
+        destroyed, until the referral's metadata is deleted.
+        """
         queryset = disclosures_for_sender(organisation=request.organisation, referral_id=pk)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(DisclosureSerializer(page, many=True).data)
@@ -70,18 +69,7 @@ class ReferralStatsView(APIView):
     required_scopes = ["referrals:read"]
 
     @extend_schema(
-        tags=["stats"],
         operation_id="referral_stats",
-        summary="Network referral statistics",
-        description="Counts of referrals created in one calendar month (UTC) across the whole "
-        "network: by need, urgency, outcome and decline reason, and the median time to a first "
-        'response (accept or decline). Any count from 1 to 4 is reported as "<5", and a second '
-        "cell is suppressed where one alone could be recovered by subtraction. Organisations "
-        "appear by name only if they opted in. Only months that have ended are published, and "
-        "each is computed once, when first asked for, and never changes afterwards (also when "
-        "referrals in it are later deleted), so no two answers can be subtracted to single "
-        "anyone out. A month older than the metadata retention (a year) is answered only if "
-        "it was published before. `start` and `end` are no longer accepted (400).",
         parameters=[
             OpenApiParameter(
                 "month",
@@ -122,6 +110,18 @@ class ReferralStatsView(APIView):
         ],
     )
     def get(self, request):
+        """Network referral statistics
+
+        Counts of referrals created in one calendar month (UTC) across the whole network: by need,
+        urgency, outcome and decline reason, and the median time to a first response (accept or
+        decline). Any count from 1 to 4 is reported as "<5", and a second cell is suppressed where
+        one alone could be recovered by subtraction. Organisations appear by name only if they opted
+        in. Only months that have ended are published, and each is computed once, when first asked
+        for, and never changes afterwards (also when referrals in it are later deleted), so no two
+        answers can be subtracted to single anyone out. A month older than the metadata retention (a
+        year) is answered only if it was published before. `start` and `end` are no longer accepted
+        (400).
+        """
         query = StatsQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         return Response(ReferralStatsSerializer(referral_stats(**query.validated_data)).data)

@@ -128,66 +128,59 @@ def closed_example(status: str) -> dict:
     return {"claim_code": None, "closed": "2026-11-29T10:00:00Z"}
 
 
-def transition(action: str, summary: str, target: str) -> list[OpenApiExample]:
-    """The request and the answer of one transition, named after its summary."""
+def exchange(requests: dict[str, dict], answer: str, **changed) -> list[OpenApiExample]:
+    """Requests, by name, and the summary answered: the example referral as they leave it."""
     return [
-        OpenApiExample(
-            f"{summary} request", value=TRANSITION_REQUESTS.get(action, {}), request_only=True
-        ),
-        OpenApiExample(
-            f"{summary} answer",
-            value={**SUMMARY_EXAMPLE, "status": target, "version": 2, **closed_example(target)},
-            response_only=True,
-        ),
+        *(OpenApiExample(name, value=value, request_only=True) for name, value in requests.items()),
+        OpenApiExample(answer, value={**SUMMARY_EXAMPLE, **changed}, response_only=True),
     ]
 
 
-CONSENT_REVOKE = [
-    OpenApiExample("Told by phone", value={"method": "phone"}, request_only=True),
-    OpenApiExample(
-        "Revoked",
-        value={
-            **SUMMARY_EXAMPLE,
-            "claim_code": None,
-            "personal_data": "revoked",
-            "self_service": False,
-            "version": 2,
-        },
-        response_only=True,
-    ),
-]
-CONSENT_RENEW = [
-    OpenApiExample(
-        "Renewed for 90 days",
-        value={
+def transition(action: str, summary: str, target: str) -> list[OpenApiExample]:
+    """The request and the answer of one transition, named after its summary."""
+    return exchange(
+        {f"{summary} request": TRANSITION_REQUESTS.get(action, {})},
+        f"{summary} answer",
+        status=target,
+        version=2,
+        **closed_example(target),
+    )
+
+
+CONSENT_REVOKE = exchange(
+    {"Told by phone": {"method": "phone"}},
+    "Revoked",
+    claim_code=None,
+    personal_data="revoked",
+    self_service=False,
+    version=2,
+)
+CONSENT_RENEW = exchange(
+    {
+        "Renewed for 90 days": {
             "method": "verbal",
             "language": "pt-BR",
             "wording_version": "2026-10",
             "recorded_by": "staff-17",
             "expires_at": "2027-05-27T10:00:00Z",
-        },
-        request_only=True,
-    ),
-    OpenApiExample("Renewed", value={**SUMMARY_EXAMPLE, "version": 3}, response_only=True),
-]
-SAFE_CONTACT = [
-    OpenApiExample(
-        "Stop all contact",
-        value={"do_not_contact": True, "method": "in_person"},
-        request_only=True,
-    ),
-    OpenApiExample(
-        "Signal only now",
-        value={
+        }
+    },
+    "Renewed",
+    version=3,
+)
+SAFE_CONTACT = exchange(
+    {
+        "Stop all contact": {"do_not_contact": True, "method": "in_person"},
+        "Signal only now": {
             "do_not_contact": False,
             "channels": ["signal"],
             "instructions": "New Signal number; the old phone was taken.",
             "method": "phone",
         },
-        request_only=True,
-    ),
-    OpenApiExample("Changed", value={**SUMMARY_EXAMPLE, "version": 2}, response_only=True),
-]
+    },
+    "Changed",
+    version=2,
+)
 NOTES = [
     OpenApiExample(
         "A thread",
@@ -238,4 +231,73 @@ TIMELINE = [
         ),
         response_only=True,
     )
+]
+
+
+# The person's own routes (self_views): the same referral, as Mia sees it in Spanish.
+SELF_STATUS_EXAMPLE = {
+    "language": "es",
+    "state": "waiting",
+    "status": "Tu solicitud fue enviada. Todavía no han respondido.",
+    "next_step": "Te van a contactar solo de la forma que elegiste.",
+    "contact_stopped": False,
+    "can_withdraw": True,
+    "can_change_contact": True,
+    "updated": "2026-11-28T10:00:00Z",
+}
+SELF_TOKEN = [
+    OpenApiExample("Code and PIN", value={"code": "7KQ4 M2XH", "pin": "480391"}, request_only=True),
+    OpenApiExample(
+        "A token",
+        value={
+            "token": "srn_self_4q0Jx9m2…",
+            "token_type": "Bearer",
+            "expires_in": 600,
+            "expires_at": "2026-11-29T08:22:00Z",
+        },
+        response_only=True,
+    ),
+]
+SELF_STATUS = [OpenApiExample("Waiting, in Spanish", value=SELF_STATUS_EXAMPLE, response_only=True)]
+SELF_DISCLOSURES = [
+    OpenApiExample(
+        "Opened twice",
+        value=one_page(
+            [
+                {"organisation": "Clínica Aberta", "at": "2026-11-28T11:02:00Z"},
+                {"organisation": "Red Umbrella Collective", "at": "2026-11-28T10:01:00Z"},
+            ]
+        ),
+        response_only=True,
+    )
+]
+SELF_WITHDRAW = [
+    OpenApiExample(
+        "Withdrawn",
+        value={
+            **SELF_STATUS_EXAMPLE,
+            "state": "withdrawn",
+            "status": "Retiraste tu permiso. Tus datos fueron borrados.",
+            "next_step": "No tienes que hacer nada más. Puedes pedir ayuda otra vez cuando quieras.",
+            "contact_stopped": None,
+            "can_withdraw": False,
+            "can_change_contact": False,
+            "updated": "2026-11-29T08:12:00Z",
+        },
+        response_only=True,
+    )
+]
+SELF_SAFE_CONTACT = [
+    OpenApiExample("Stop all contact", value={"do_not_contact": True}, request_only=True),
+    OpenApiExample("Signal only", value={"channels": ["signal"]}, request_only=True),
+    OpenApiExample(
+        "Contact stopped",
+        value={
+            **SELF_STATUS_EXAMPLE,
+            "next_step": "No te van a contactar. Si quieres ayuda, ve con ellos y muestra tu "
+            "código.",
+            "contact_stopped": True,
+        },
+        response_only=True,
+    ),
 ]

@@ -2,7 +2,7 @@
 the others: the rules are referrals.services.self_* and referrals.selectors.self_*, which the
 /me page calls too."""
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from api.pagination import OnePage, one_page
 from api.throttling import client_address
 from referrals import selectors, services
+from referrals.api import examples
 from referrals.api.authentication import HasSelfGrant, SelfTokenAuthentication
 from referrals.api.self_serializers import (
     SelfDisclosureSerializer,
@@ -21,7 +22,6 @@ from referrals.api.self_serializers import (
     SelfTokenSerializer,
 )
 
-TAGS = ["self-service"]
 TOKEN_REFUSED = OpenApiResponse(
     description="`self-service-refused`: the code and PIN open nothing. An unknown code, a wrong "
     "PIN, a code without a PIN and a code no longer in use (the referral closed, or consent was "
@@ -35,32 +35,15 @@ THROTTLED = OpenApiResponse(
 NO_TOKEN = OpenApiResponse(
     description="No self-service token, or an expired or ended one (they last 10 minutes)."
 )
+MALFORMED = OpenApiResponse(description="A malformed Authorization header was sent.")
+CLOSED = OpenApiResponse(description="`referral-closed`")
 GONE = OpenApiResponse(
     description="The details are gone (`consent-revoked`, `consent-expired`, `retention-ended`)."
 )
-STATUS_EXAMPLE = {
-    "language": "es",
-    "state": "waiting",
-    "status": "Tu solicitud fue enviada. Todavía no han respondido.",
-    "next_step": "Te van a contactar solo de la forma que elegiste.",
-    "contact_stopped": False,
-    "can_withdraw": True,
-    "can_change_contact": True,
-    "updated": "2026-11-28T10:00:00Z",
-}
-WITHDRAWN_EXAMPLE = {
-    **STATUS_EXAMPLE,
-    "state": "withdrawn",
-    "status": "Retiraste tu permiso. Tus datos fueron borrados.",
-    "next_step": "No tienes que hacer nada más. Puedes pedir ayuda otra vez cuando quieras.",
-    "contact_stopped": None,
-    "can_withdraw": False,
-    "can_change_contact": False,
-    "updated": "2026-11-29T08:12:00Z",
-}
 LANG_PARAMETERS = [SelfLanguageQuerySerializer]
 
 
+@extend_schema(tags=["self-service"])
 class SelfView(APIView):
     """Self-service token only; throttled by the services themselves (per code and address)."""
 
@@ -92,39 +75,20 @@ class SelfTokenView(SelfView):
         return [AllowAny()] if self.request.method == "POST" else super().get_permissions()
 
     @extend_schema(
-        tags=TAGS,
-        operation_id="self_token_create",
-        summary="Exchange claim code and PIN for a token",
-        description="For the person referred, with no account: the claim code and PIN from "
-        "their slip give a token that opens that one referral's self-service routes for 10 "
-        "minutes. Every failure answers the same 422, whatever failed; tries are limited per "
-        "address and per code, and five failures lock the code (429). Nothing about the person "
-        "is ever answered.",
         # Anonymous, said explicitly: it is how the person gets a token at all.
         auth=[{}],
         request=SelfTokenRequestSerializer,
-        responses={
-            201: SelfTokenSerializer,
-            422: TOKEN_REFUSED,
-            401: OpenApiResponse(description="A malformed Authorization header was sent."),
-            429: THROTTLED,
-        },
-        examples=[
-            OpenApiExample("Code and PIN", value={"code": "7KQ4 M2XH", "pin": "480391"},
-                           request_only=True),
-            OpenApiExample(
-                "A token",
-                value={
-                    "token": "srn_self_4q0Jx9m2…",
-                    "token_type": "Bearer",
-                    "expires_in": 600,
-                    "expires_at": "2026-11-29T08:22:00Z",
-                },
-                response_only=True,
-            ),
-        ],
-    )  # fmt: skip
+        responses={201: SelfTokenSerializer, 422: TOKEN_REFUSED, 401: MALFORMED, 429: THROTTLED},
+        examples=examples.SELF_TOKEN,
+    )
     def post(self, request):
+        """Exchange claim code and PIN for a token
+
+        For the person referred, with no account: the claim code and PIN from their slip give a
+        token that opens that one referral's self-service routes for 10 minutes. Every failure
+        answers the same 422, whatever failed; tries are limited per address and per code, and five
+        failures lock the code (429). Nothing about the person is ever answered.
+        """
         serializer = SelfTokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         token, grant = services.self_sign_in(
@@ -141,32 +105,31 @@ class SelfTokenView(SelfView):
         return Response(SelfTokenSerializer(body).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        tags=TAGS,
-        operation_id="self_token_destroy",
-        summary="End the token now",
-        description="For a shared phone, or a quick exit: the token stops working at once.",
         responses={204: None, 401: NO_TOKEN},
     )
     def delete(self, request):
+        """End the token now
+
+        For a shared phone, or a quick exit: the token stops working at once.
+        """
         services.self_sign_out(grant=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class SelfStatusView(SelfView):
     @extend_schema(
-        tags=TAGS,
-        operation_id="self_status",
-        summary="Where my referral stands",
-        description="One short sentence and the next step in plain words, in the person's "
-        "language (`lang`, else the language consent was explained in). No names, no service, "
-        "nothing about the person: a slip found by someone else reveals only this. After a "
-        "withdrawal it shows the final state until the token expires, although the claim code "
-        "no longer works.",
         parameters=LANG_PARAMETERS,
         responses={200: SelfStatusSerializer, 401: NO_TOKEN},
-        examples=[OpenApiExample("Waiting, in Spanish", value=STATUS_EXAMPLE, response_only=True)],
+        examples=examples.SELF_STATUS,
     )
     def get(self, request):
+        """Where my referral stands
+
+        One short sentence and the next step in plain words, in the person's language (`lang`, else
+        the language consent was explained in). No names, no service, nothing about the person: a
+        slip found by someone else reveals only this. After a withdrawal it shows the final state
+        until the token expires, although the claim code no longer works.
+        """
         return self.status_response(request, self.language(request))
 
 
@@ -174,46 +137,39 @@ class SelfDisclosuresView(SelfView):
     pagination_class = OnePage
 
     @extend_schema(
-        tags=TAGS,
         operation_id="self_disclosures",
-        summary="Who opened my details",
-        description="Every time an organisation received the person's details: its name and "
-        f"when, newest first (the latest {selectors.SELF_DISCLOSURES_SHOWN}). Not what was "
-        "opened, nor by which system. Kept after the details are deleted.",
         responses={200: SelfDisclosureSerializer(many=True), 401: NO_TOKEN},
-        examples=[
-            OpenApiExample(
-                "Opened twice",
-                value=one_page(
-                    [
-                        {"organisation": "Clínica Aberta", "at": "2026-11-28T11:02:00Z"},
-                        {"organisation": "Red Umbrella Collective", "at": "2026-11-28T10:01:00Z"},
-                    ]
-                ),
-                response_only=True,
-            )
-        ],
+        examples=examples.SELF_DISCLOSURES,
     )
     def get(self, request):
+        """Who opened my details
+
+        Every time an organisation received the person's details: its name and when, newest
+        first (the latest {shown}). Not what was opened, nor by which system. Kept after the
+        details are deleted.
+        """
         rows = selectors.self_disclosures(grant=request.auth)
         return Response(one_page(SelfDisclosureSerializer(rows, many=True).data))
+
+    get.__doc__ = get.__doc__.format(shown=selectors.SELF_DISCLOSURES_SHOWN)
 
 
 class SelfWithdrawView(SelfView):
     @extend_schema(
-        tags=TAGS,
         operation_id="self_consent_withdraw",
-        summary="Withdraw my consent",
-        description="Deletes the person's details for both organisations, as a revocation does "
-        "(timeline: side `person`, method `self_service`); both organisations get "
-        "`referral.consent_revoked`, their reads answer 410, and the claim code stops working. "
-        "Answers the final status. Repeating it is harmless.",
         parameters=LANG_PARAMETERS,
         request=None,
         responses={200: SelfStatusSerializer, 401: NO_TOKEN},
-        examples=[OpenApiExample("Withdrawn", value=WITHDRAWN_EXAMPLE, response_only=True)],
+        examples=examples.SELF_WITHDRAW,
     )
     def post(self, request):
+        """Withdraw my consent
+
+        Deletes the person's details for both organisations, as a revocation does (timeline: side
+        `person`, method `self_service`); both organisations get `referral.consent_revoked`, their
+        reads answer 410, and the claim code stops working. Answers the final status. Repeating it
+        is harmless.
+        """
         language = self.language(request)
         services.self_withdraw(grant=request.auth)
         return self.status_response(request, language)
@@ -221,37 +177,19 @@ class SelfWithdrawView(SelfView):
 
 class SelfSafeContactView(SelfView):
     @extend_schema(
-        tags=TAGS,
-        operation_id="self_safe_contact_update",
-        summary="Stop contact, or change how to be contacted",
-        description="`do_not_contact: true` stops all contact at once; `channels` names the "
-        "ways that are safe now. The rest of the instructions stay. Both organisations get "
-        "`referral.safe_contact_changed` and see the change first on their next read. 410 once "
-        "the details are gone, 409 `referral-closed` once the referral is finished.",
         parameters=LANG_PARAMETERS,
         request=SelfSafeContactSerializer,
-        responses={
-            200: SelfStatusSerializer,
-            401: NO_TOKEN,
-            409: OpenApiResponse(description="`referral-closed`"),
-            410: GONE,
-        },
-        examples=[
-            OpenApiExample("Stop all contact", value={"do_not_contact": True}, request_only=True),
-            OpenApiExample("Signal only", value={"channels": ["signal"]}, request_only=True),
-            OpenApiExample(
-                "Contact stopped",
-                value={
-                    **STATUS_EXAMPLE,
-                    "next_step": "No te van a contactar. Si quieres ayuda, ve con ellos y muestra tu "
-                    "código.",
-                    "contact_stopped": True,
-                },
-                response_only=True,
-            ),
-        ],
+        responses={200: SelfStatusSerializer, 401: NO_TOKEN, 409: CLOSED, 410: GONE},
+        examples=examples.SELF_SAFE_CONTACT,
     )
     def patch(self, request):
+        """Stop contact, or change how to be contacted
+
+        `do_not_contact: true` stops all contact at once; `channels` names the ways that are safe
+        now. The rest of the instructions stay. Both organisations get
+        `referral.safe_contact_changed` and see the change first on their next read. 410 once the
+        details are gone, 409 `referral-closed` once the referral is finished.
+        """
         language = self.language(request)
         serializer = SelfSafeContactSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -44,7 +44,6 @@ from referrals.models import Referral
 
 READ = ["referrals:read"]
 WRITE = ["referrals:write"]
-TAGS = ["referrals"]
 
 IF_MATCH = if_match_parameter(
     'The ETag of the referral as you last read it, quoted (`"3"`). 428 without it, 412 if the '
@@ -88,16 +87,16 @@ class ReferralListCreateView(GenericAPIView):
     required_scopes = {"GET": READ, "POST": WRITE}
 
     @extend_schema(
-        tags=TAGS,
-        operation_id="referrals_list",
-        summary="List your inbox or outbox",
-        description="Referrals you received (`box=inbox`, default) or sent (`box=outbox`), "
-        "newest first, cursor paginated. Metadata only: open one to see its personal data.",
         parameters=LIST_PARAMETERS,
         responses={200: ReferralSummarySerializer(many=True)},
         examples=examples.REFERRAL_LIST,
     )
     def get(self, request):
+        """List your inbox or outbox
+
+        Referrals you received (`box=inbox`, default) or sent (`box=outbox`), newest first, cursor
+        paginated. Metadata only: open one to see its personal data.
+        """
         filters = list_filters(request)
         queryset = selectors.referrals_list(organisation=request.organisation, **filters)
         page = self.paginate_queryset(selectors.referral_summaries(queryset))
@@ -110,14 +109,6 @@ class ReferralListCreateView(GenericAPIView):
         return HttpResponse(body, content_type="application/json")
 
     @extend_schema(
-        tags=TAGS,
-        operation_id="referrals_create",
-        summary="Send a referral",
-        description="Refer a person to a service of a partner organisation, with their consent. "
-        "Needs an active partnership, whose data categories must include every consented one; "
-        "fields of categories not consented (contact, health, legal) are refused. Personal data "
-        "is encrypted before it is stored. The answer carries metadata only (and the claim code "
-        "for the person), never the personal data you sent.",
         parameters=[IDEMPOTENCY_KEY],
         request=ReferralCreateSerializer,
         responses={201: ReferralSummarySerializer, 409: OpenApiResponse(), 422: OpenApiResponse()},
@@ -125,6 +116,14 @@ class ReferralListCreateView(GenericAPIView):
     )
     @idempotent
     def post(self, request):
+        """Send a referral
+
+        Refer a person to a service of a partner organisation, with their consent. Needs an active
+        partnership, whose data categories must include every consented one; fields of categories
+        not consented (contact, health, legal) are refused. Personal data is encrypted before it is
+        stored. The answer carries metadata only (and the claim code for the person), never the
+        personal data you sent.
+        """
         serializer = ReferralCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         referral = services.referral_create(
@@ -138,18 +137,18 @@ class ReferralDetailView(APIView):
     required_scopes = READ
 
     @extend_schema(
-        tags=TAGS,
-        operation_id="referrals_retrieve",
-        summary="Open a referral",
-        description="The referral with the personal data the person consented to share, safe "
-        "contact first. Categories not consented are absent. 410 from the moment consent is "
-        "revoked or expires, or the retention period after closing ends (the problem carries "
-        "the status and ETag, so the lifecycle can go on); 409 for the receiver while the "
-        "partnership is suspended. Opening does not mark it received: use the receive action.",
         responses=DETAIL_RESPONSES,
         examples=examples.REFERRAL_DETAIL,
     )
     def get(self, request, pk):
+        """Open a referral
+
+        The referral with the personal data the person consented to share, safe contact first.
+        Categories not consented are absent. 410 from the moment consent is revoked or expires, or
+        the retention period after closing ends (the problem carries the status and ETag, so the
+        lifecycle can go on); 409 for the receiver while the partnership is suspended. Opening does
+        not mark it received: use the receive action.
+        """
         return detail_response(request, pk)
 
 
@@ -183,18 +182,18 @@ class ReferralClaimView(APIView):
     throttle_classes = [*APIView.throttle_classes, ClaimCodeThrottle]
 
     @extend_schema(
-        tags=TAGS,
         operation_id="referrals_claim",
-        summary="Find a referral by claim code",
-        description="The person carries a short claim code instead of a name. Only the receiving "
-        "organisation can look it up; for anyone else the code does not exist (404). A code "
-        "stops working (404) once its referral is closed or its personal data destroyed. "
-        "Look-ups have their own rate limit per client (the `claim` policy in the RateLimit "
-        "headers), beside the general one.",
         responses=DETAIL_RESPONSES,
         examples=examples.REFERRAL_CLAIM,
     )
     def get(self, request, code):
+        """Find a referral by claim code
+
+        The person carries a short claim code instead of a name. Only the receiving organisation can
+        look it up; for anyone else the code does not exist (404). A code stops working (404) once
+        its referral is closed or its personal data destroyed. Look-ups have their own rate limit
+        per client (the `claim` policy in the RateLimit headers), beside the general one.
+        """
         referral_id = selectors.referral_by_claim_code(organisation=request.organisation, code=code)
         return detail_response(request, referral_id)
 
@@ -251,12 +250,7 @@ def transition_view(action: str):
     serializer_class = TRANSITION_SERIALIZERS.get(action, ReferralTransitionSerializer)
     side = services.SIDE_NAMES[transition.side]
     schema = extend_schema(
-        tags=TAGS,
         operation_id=f"referrals_{action}",
-        summary=summary,
-        description=f"{description} Only the {side} organisation may take it; the other side "
-        "gets 409 `wrong-party`, an illegal transition 409 `illegal-transition`, both listing "
-        "the allowed actions.",
         parameters=[IF_MATCH],
         request=serializer_class,
         responses={
@@ -277,14 +271,20 @@ def transition_view(action: str):
         },
         examples=examples.transition(action, summary, transition.target),
     )
-
-    return action_view(
+    view = action_view(
         ReferralTransitionView,
         f"Referral{action.capitalize()}View",
         schema,
         action_name=action,
         __doc__=description,
     )
+    # Read by api.schema_operations as the operation's summary and description.
+    view.post.__doc__ = (
+        f"{summary}\n\n{description} Only the {side} organisation may take it; the other side "
+        "gets 409 `wrong-party`, an illegal transition 409 `illegal-transition`, both listing "
+        "the allowed actions."
+    )
+    return view
 
 
 TRANSITION_VIEWS = {action: transition_view(action) for action in services.TRANSITIONS}
@@ -294,21 +294,22 @@ class ReferralConsentRevokeView(APIView):
     required_scopes = WRITE
 
     @extend_schema(
-        tags=TAGS,
         operation_id="referrals_consent_revoke",
-        summary="Revoke consent",
-        description="The person withdrew their consent and told your organisation: either side "
-        "records it, with how the person said it (`method`: in_person, phone or message). Their "
-        "personal data on this referral is destroyed for both organisations (ciphertext and "
-        "data key deleted, not hidden); reads of it answer 410 from now on; status and timeline "
-        "stay (the timeline entry names the side, the method and when); the other side gets a "
-        "`referral.consent_revoked` event. No If-Match, and never refused for a suspended "
-        "partnership: a withdrawal must never bounce. Repeating it is harmless.",
         request=ReferralConsentRevokeSerializer,
         responses={200: ReferralSummarySerializer},
         examples=examples.CONSENT_REVOKE,
     )
     def post(self, request, pk):
+        """Revoke consent
+
+        The person withdrew their consent and told your organisation: either side records it, with
+        how the person said it (`method`: in_person, phone or message). Their personal data on this
+        referral is destroyed for both organisations (ciphertext and data key deleted, not hidden);
+        reads of it answer 410 from now on; status and timeline stay (the timeline entry names the
+        side, the method and when); the other side gets a `referral.consent_revoked` event. No
+        If-Match, and never refused for a suspended partnership: a withdrawal must never bounce.
+        Repeating it is harmless.
+        """
         serializer = ReferralConsentRevokeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         referral = services.consent_revoke(
@@ -323,17 +324,7 @@ class ReferralConsentRenewView(APIView):
     required_scopes = WRITE
 
     @extend_schema(
-        tags=TAGS,
         operation_id="referrals_consent_renew",
-        summary="Renew consent",
-        description="The sender asked the person again (for example after a "
-        "`referral.consent_expiring` event) and they agreed: records the new consent's method, "
-        "language, wording version and staff reference, with a new expiry (default 90 days "
-        "after `given_at`, at most 365). Within the partnership's limits: it must still be "
-        "active (422 `partnership-required`) and still allow every consented category (422 "
-        "`category-not-allowed`). Before expiry only: once consent expired or was revoked the "
-        "data is gone (410). Sender only (409 `wrong-party`); a closed referral is 409 "
-        "`referral-closed`. The receiver gets `referral.consent_renewed`.",
         request=ReferralConsentRenewSerializer,
         responses={
             200: ReferralSummarySerializer,
@@ -347,6 +338,16 @@ class ReferralConsentRenewView(APIView):
         examples=examples.CONSENT_RENEW,
     )
     def post(self, request, pk):
+        """Renew consent
+
+        The sender asked the person again (for example after a `referral.consent_expiring` event)
+        and they agreed: records the new consent's method, language, wording version and staff
+        reference, with a new expiry (default 90 days after `given_at`, at most 365). Within the
+        partnership's limits: it must still be active (422 `partnership-required`) and still allow
+        every consented category (422 `category-not-allowed`). Before expiry only: once consent
+        expired or was revoked the data is gone (410). Sender only (409 `wrong-party`); a closed
+        referral is 409 `referral-closed`. The receiver gets `referral.consent_renewed`.
+        """
         serializer = ReferralConsentRenewSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         referral = services.consent_renew(
@@ -359,17 +360,6 @@ class ReferralSafeContactView(APIView):
     required_scopes = WRITE
 
     @extend_schema(
-        tags=TAGS,
-        operation_id="referrals_safe_contact_update",
-        summary="Change the safe-contact instructions",
-        description="The person told your organisation how it is safe to reach them now (their "
-        "phone was taken, say): either side replaces the whole safe-contact block, encrypted "
-        "like the rest, with how the person told it (`method`). Needs If-Match (428/412), "
-        "except `do_not_contact: true`, which applies at once whatever the ETag: from this "
-        "request on, both sides' reads show it first and leave the contact details out. Each "
-        "change is a `safe_contact_changed` timeline entry with its version number (metadata "
-        "only); the other side gets `referral.safe_contact_changed` and sees the new "
-        "instructions first on its next read. 410/409 like any use of the personal data.",
         parameters=[
             if_match_parameter(
                 'The referral\'s ETag, quoted (`"3"`). Required unless `do_not_contact` is true.',
@@ -387,6 +377,17 @@ class ReferralSafeContactView(APIView):
         examples=examples.SAFE_CONTACT,
     )
     def patch(self, request, pk):
+        """Change the safe-contact instructions
+
+        The person told your organisation how it is safe to reach them now (their phone was taken,
+        say): either side replaces the whole safe-contact block, encrypted like the rest, with how
+        the person told it (`method`). Needs If-Match (428/412), except `do_not_contact: true`,
+        which applies at once whatever the ETag: from this request on, both sides' reads show it
+        first and leave the contact details out. Each change is a `safe_contact_changed` timeline
+        entry with its version number (metadata only); the other side gets
+        `referral.safe_contact_changed` and sees the new instructions first on its next read.
+        410/409 like any use of the personal data.
+        """
         serializer = ReferralSafeContactChangeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         safe_contact = dict(serializer.validated_data)
@@ -406,12 +407,6 @@ class ReferralNotesView(APIView):
     pagination_class = OnePage
 
     @extend_schema(
-        tags=TAGS,
-        operation_id="referrals_notes_list",
-        summary="Read the notes thread",
-        description="Notes between the two organisations, oldest first. Needs the notes "
-        "category in the consent (409 `not-consented` otherwise); 410 when the personal data is "
-        "gone, as for the referral itself.",
         responses={
             200: ReferralNoteSerializer(many=True),
             409: NOTES_REFUSED,
@@ -420,6 +415,12 @@ class ReferralNotesView(APIView):
         examples=examples.NOTES,
     )
     def get(self, request, pk):
+        """Read the notes thread
+
+        Notes between the two organisations, oldest first. Needs the notes category in the consent
+        (409 `not-consented` otherwise); 410 when the personal data is gone, as for the referral
+        itself.
+        """
         referral, notes = selectors.referral_notes(
             organisation=request.organisation, referral_id=pk
         )
@@ -433,18 +434,17 @@ class ReferralNotesView(APIView):
         return response
 
     @extend_schema(
-        tags=TAGS,
-        operation_id="referrals_notes_create",
-        summary="Add a note",
-        description="Encrypted like the rest of the personal data; the other organisation gets "
-        "a `referral.note_added` event (without the text). Needs the notes category in the "
-        "consent (409 `not-consented` otherwise); 410 when the personal data is gone, as for "
-        "the referral itself.",
         request=ReferralNoteCreateSerializer,
         responses={201: ReferralNoteSerializer, 409: NOTES_REFUSED, 410: PERSONAL_GONE},
         examples=examples.NOTE_CREATE,
     )
     def post(self, request, pk):
+        """Add a note
+
+        Encrypted like the rest of the personal data; the other organisation gets a
+        `referral.note_added` event (without the text). Needs the notes category in the consent (409
+        `not-consented` otherwise); 410 when the personal data is gone, as for the referral itself.
+        """
         serializer = ReferralNoteCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         _, note = services.note_add(
@@ -466,15 +466,16 @@ class ReferralTimelineView(APIView):
     pagination_class = OnePage
 
     @extend_schema(
-        tags=TAGS,
         operation_id="referrals_timeline",
-        summary="Read the timeline",
-        description="Status changes, notes added, consent revoked, renewed or expired and "
-        "safe-contact changes, oldest first, with which side acted and how the person told it, "
-        "without any personal data: it outlives revocation and expiry.",
         responses={200: ReferralTimelineEntrySerializer(many=True)},
         examples=examples.TIMELINE,
     )
     def get(self, request, pk):
+        """Read the timeline
+
+        Status changes, notes added, consent revoked, renewed or expired and safe-contact changes,
+        oldest first, with which side acted and how the person told it, without any personal data:
+        it outlives revocation and expiry.
+        """
         entries = selectors.referral_timeline(organisation=request.organisation, referral_id=pk)
         return Response(one_page(ReferralTimelineEntrySerializer(entries, many=True).data))

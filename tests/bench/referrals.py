@@ -361,45 +361,25 @@ def bare_urlpatterns() -> list:
 
 
 def _create_body(receiver, service) -> str:
+    """The documented example, to this run's receiver and service, with every category
+    consented and filled, and without a PIN (hashing one is self-service's cost, not the
+    create's)."""
+    from referrals.api.examples import CREATE_EXAMPLE
+
     given = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    body = {key: value for key, value in CREATE_EXAMPLE.items() if key != "self_service_pin"}
     return json.dumps(
         {
+            **body,
             "receiver": str(receiver.pk),
             "service": str(service.pk),
-            "urgency": "soon",
-            "needs": ["sti-testing"],
-            "person": {
-                "name": "Mia",
-                "pronouns": "she/her",
-                "age_band": "25_34",
-                "languages": ["pt-BR"],
-                "interpreter_needed": False,
-            },
-            "safe_contact": {
-                "do_not_contact": False,
-                "channels": ["signal"],
-                "safe_times": "weekdays 10-12",
-                "voicemail_ok": False,
-                "may_name_organisation": False,
-                "neutral_name": "Ana",
-                "code_word": "sunflower",
-                "instructions": "Text first; never call after 18:00.",
-            },
-            "contact": {"handle": "mia.42"},
-            "reason": "Wants PrEP and an STI test this week.",
             "health": "Missed last PrEP refill.",
             "legal": "Landlord threatening eviction.",
             "consent": {
-                "consented": True,
-                "method": "verbal",
-                "language": "pt-BR",
+                **body["consent"],
                 "given_at": given,
-                "recorded_by": "staff-17",
-                "purpose": "sexual-health",
                 "recipient": str(receiver.pk),
                 "data_categories": ["contact", "health", "legal", "notes"],
-                "by_representative": False,
-                "wording_version": "2026-10",
             },
         }
     )

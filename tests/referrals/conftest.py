@@ -143,6 +143,11 @@ def act(client, referral_id, action, etag=None, body=None, **headers):
     )
 
 
+def timeline(client, referral_id) -> list[dict]:
+    """The referral's timeline entries, oldest first, as `client` reads them."""
+    return client.get(f"/api/v1/referrals/{referral_id}/timeline").json()["results"]
+
+
 def current_etag(client, referral_id) -> str:
     from referrals.models import Referral
 

@@ -11,7 +11,7 @@ from api.models import Event
 from referrals.models import Consent
 from referrals.services import consents_destroy_expired
 from referrals.tasks import destroy_expired_consents
-from tests.referrals.conftest import act
+from tests.referrals.conftest import act, timeline
 
 
 def rows(table: str, referral_id) -> int:
@@ -117,9 +117,7 @@ class TestNotes:
         with connection.cursor() as cursor:
             cursor.execute("SELECT ciphertext FROM referrals_referralnote")
             assert all(b"Thursday" not in bytes(r[0]) for r in cursor.fetchall())
-        kinds = [
-            e["kind"] for e in sender.get(f"/api/v1/referrals/{rid}/timeline").json()["results"]
-        ]
+        kinds = [e["kind"] for e in timeline(sender, rid)]
         assert kinds == ["created", "note_added", "note_added"]
 
     def test_notes_need_the_notes_category(self, create_referral, sender, receiver):
@@ -166,13 +164,8 @@ class TestRevocation:
             "referral.consent_revoked",
             receiver.organisation.pk,
         )
-        timeline = receiver.get(f"/api/v1/referrals/{rid}/timeline").json()["results"]
-        assert [e["kind"] for e in timeline] == [
-            "created",
-            "note_added",
-            "status_changed",
-            "consent_revoked",
-        ]
+        kinds = [e["kind"] for e in timeline(receiver, rid)]
+        assert kinds == ["created", "note_added", "status_changed", "consent_revoked"]
         assert sender.post(f"/api/v1/referrals/{rid}/notes", {"text": "x"}).status_code == 410
 
     def test_lifecycle_goes_on_with_metadata(self, create_referral, sender, receiver):
@@ -223,10 +216,7 @@ class TestConsentExpiry:
         assert response.status_code == 410
         assert response.json()["type"] == "/problems/consent-expired"
         assert receiver.get(f"/api/v1/referrals/{valid}").status_code == 200
-        kinds = [
-            e["kind"]
-            for e in receiver.get(f"/api/v1/referrals/{expired}/timeline").json()["results"]
-        ]
+        kinds = [e["kind"] for e in timeline(receiver, expired)]
         assert kinds == ["created", "consent_expired"]
         assert consents_destroy_expired() == 0
 

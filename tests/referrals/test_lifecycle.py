@@ -10,7 +10,7 @@ from api.models import Event
 from referrals.models import Referral, Status, TimelineEntry
 from referrals.services import TRANSITIONS, referrals_expire_overdue
 from referrals.tasks import expire_overdue
-from tests.referrals.conftest import act
+from tests.referrals.conftest import act, timeline
 
 BODIES = {
     "decline": {"reason": "no_capacity", "note": "Full until March."},
@@ -118,8 +118,8 @@ def test_full_closed_loop_through_the_api(create_referral, sender, receiver):
     response = act(receiver, rid, "complete", body={"outcome": "referred_on"})
     assert response.json()["status"] == "completed"
     assert response.json()["outcome"] == "referred_on"
-    timeline = sender.get(f"/api/v1/referrals/{rid}/timeline").json()["results"]
-    assert [e["to_status"] for e in timeline] == [
+    entries = timeline(sender, rid)
+    assert [e["to_status"] for e in entries] == [
         "requested",
         "received",
         "accepted",
@@ -128,7 +128,7 @@ def test_full_closed_loop_through_the_api(create_referral, sender, receiver):
         "in_progress",
         "completed",
     ]
-    assert timeline[-1]["code"] == "referred_on"
+    assert entries[-1]["code"] == "referred_on"
 
 
 def test_decline_records_reason_and_encrypted_note(create_referral, receiver, sender):

@@ -16,10 +16,11 @@ from api.audit.models import AuditEntry
 from api.models import Event, IdempotencyKey
 from api.retention import retention_run
 from referrals import pins
+from referrals.api.examples import SELF_STATUS_EXAMPLE
 from referrals.models import PersonalData, Referral, SelfServiceLock, SelfServiceToken
 from referrals.selectors import STATUS_SENTENCES
 from referrals.services import SELF_TOKEN_LIFETIME
-from tests.referrals.conftest import PIN, act, database_text, sign_in
+from tests.referrals.conftest import PIN, act, database_text, sign_in, timeline
 
 STATUS = "/api/v1/self/status"
 
@@ -131,16 +132,8 @@ class TestStatus:
         assert thai["status"] == "ส่งคำขอของคุณแล้ว เขายังไม่ได้ตอบ"
         assert thai["next_step"] == "เขาจะติดต่อคุณด้วยวิธีที่คุณเลือกเท่านั้น"
         spanish = person.get(STATUS, {"lang": "es"}).json()
-        assert spanish == {
-            "language": "es",
-            "state": "waiting",
-            "status": "Tu solicitud fue enviada. Todavía no han respondido.",
-            "next_step": "Te van a contactar solo de la forma que elegiste.",
-            "contact_stopped": False,
-            "can_withdraw": True,
-            "can_change_contact": True,
-            "updated": spanish["updated"],
-        }
+        # Word for word the documented example.
+        assert spanish == {**SELF_STATUS_EXAMPLE, "updated": spanish["updated"]}
         act(receiver, rid, "receive")
         act(receiver, rid, "accept")
         accepted = person.get(STATUS, {"lang": "en"}).json()
@@ -210,7 +203,7 @@ class TestWithdraw:
             ("referral.consent_revoked", receiver.organisation.pk),
         }
         assert {e.data["side"] for e in events} == {"person"}
-        entry = sender.get(f"/api/v1/referrals/{rid}/timeline").json()["results"][-1]
+        entry = timeline(sender, rid)[-1]
         assert (entry["kind"], entry["side"], entry["method"], entry["actor"]) == (
             "consent_revoked",
             "person",
@@ -266,8 +259,7 @@ class TestSafeContact:
         assert detail["safe_contact"]["channels"] == ["whatsapp"]
         assert detail["safe_contact"]["do_not_contact"] is False
         assert detail["contact"]["handle"] == "mia.42"
-        timeline = receiver.get(f"/api/v1/referrals/{rid}/timeline").json()["results"]
-        assert [(e["version"], e["side"]) for e in timeline if e["version"]] == [
+        assert [(e["version"], e["side"]) for e in timeline(receiver, rid) if e["version"]] == [
             (2, "person"),
             (3, "person"),
         ]

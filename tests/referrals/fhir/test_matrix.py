@@ -19,6 +19,7 @@ from api.audit.models import AuditEntry
 from partners.models import Partnership, PartnershipStatus
 from partners.services import service_create
 from referrals.fhir.structure import model
+from tests.api import test_tenancy_matrix as tenancy
 from tests.api.routes import walk
 from tests.conftest import ALL_SCOPES, issue_token
 from tests.referrals.conftest import ALL_CATEGORIES, ensure_taxonomy
@@ -43,16 +44,12 @@ PUBLIC = {"fhir:healthcare-service": {"get": 200}, "fhir:organization": {"get": 
 PATCH = "application/json-patch+json"
 
 
-class World:
+class World(tenancy.World):
+    """The REST matrix's parties, and objects made through the FHIR routes."""
+
     def __init__(self, make_organisation, api_client_for):
         ensure_taxonomy()
-        self.owner_org = make_organisation("Owner clinic", kind="clinic")
-        self.receiver_org = make_organisation("Receiving collective", kind="sex_worker_led")
-        self.outsider_org = make_organisation("Outsider", kind="shelter")
-        self.owner = api_client_for(self.owner_org)
-        self.receiver = api_client_for(self.receiver_org)
-        self.outsider = api_client_for(self.outsider_org)
-        self.private: set[str] = set()
+        super().__init__(make_organisation, api_client_for)
 
     def referral(self) -> dict:
         Partnership.objects.get_or_create(
@@ -67,7 +64,7 @@ class World:
         response = self.owner.generic("POST", FHIR, json.dumps(body), "application/fhir+json")
         assert response.status_code == 200, response.content
         task = response.json()["entry"][1]["resource"]
-        self.private |= {task["id"], task["identifier"][0]["value"]}
+        self.private_ids |= {task["id"], task["identifier"][0]["value"]}
         return {"pk": task["id"]}
 
     def subscription(self) -> dict:
@@ -76,7 +73,7 @@ class World:
             "POST", FHIR + "/Subscription", json.dumps(body), "application/fhir+json"
         )
         assert response.status_code == 201, response.content
-        self.private.add(response.json()["id"])
+        self.private_ids.add(response.json()["id"])
         return {"pk": response.json()["id"]}
 
     def public(self, name: str) -> dict:
@@ -191,12 +188,12 @@ def route_view(route):
 def test_no_search_shows_an_outsider_anything_private(world):
     world.referral()
     world.subscription()
-    assert world.private
+    assert world.private_ids
     searches = [route for route in ROUTES if not route.parameters and "get" in route.methods]
     assert len(searches) >= 6
     for route in searches:
         response = world.outsider.get(route.template)
         assert response.status_code == 200, (route.template, response.content)
         text = json.dumps(response.json())
-        leaked = [value for value in world.private if value in text]
+        leaked = [value for value in world.private_ids if value in text]
         assert not leaked, (route.template, leaked)
