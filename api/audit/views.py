@@ -12,13 +12,6 @@ class AuditHeadView(APIView):
     required_scopes: list[str] = []
 
     @extend_schema(
-        tags=["audit"],
-        operation_id="audit_head_retrieve",
-        summary="Latest audit trail hash",
-        description="The sequence number and hash of the newest audit trail entry. Each entry's "
-        "hash covers the previous one, so a copy of this pair kept today lets anyone check "
-        "later (with the operators' `verify_audit --head`) that no earlier entry was changed, "
-        "removed or reordered. Any valid token may call it; no scope is needed.",
         responses={200: AuditHeadSerializer},
         examples=[
             OpenApiExample(
@@ -32,5 +25,12 @@ class AuditHeadView(APIView):
         ],
     )
     def get(self, request):
+        """Latest audit trail hash
+
+        The sequence number and hash of the newest audit trail entry. Each entry's hash covers
+        the previous one, so a copy of this pair kept today lets anyone check later (with the
+        operators' `verify_audit --head`) that no earlier entry was changed, removed or
+        reordered. Any valid token may call it; no scope is needed.
+        """
         head = audit_head()
         return Response(AuditHeadSerializer({"sequence": head.sequence, "hash": head.hash}).data)

@@ -13,6 +13,8 @@ from api.webhooks.models import (
 from api.webhooks.services import SUBSCRIBABLE
 
 EVENT_TYPES_HELP = "Event types to receive; '*' for all."
+# How a delivery and each attempt at it name the event they carry, alike in both answers.
+EVENT_FIELDS = ["event", "event_type", "sequence"]
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
@@ -79,9 +81,7 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "endpoint",
-            "event",
-            "event_type",
-            "sequence",
+            *EVENT_FIELDS,
             "status",
             "next_attempt_at",
             "delivered_at",
@@ -106,9 +106,7 @@ class WebhookDeliveryAttemptSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "delivery",
-            "event",
-            "event_type",
-            "sequence",
+            *EVENT_FIELDS,
             "created",
             "status_code",
             "latency_ms",

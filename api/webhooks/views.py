@@ -22,10 +22,28 @@ from api.webhooks.serializers import (
 )
 
 SCOPES = ["webhooks:manage"]
-TAGS = ["webhooks"]
 ENDPOINT_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="Endpoint id.")
 
 
+def endpoint_action(method: str, responses: dict, shown: list, **options):
+    """An action on one endpoint, /webhook-endpoints/{id}/<name>, with no request body. Its
+    operation id is the path's words: drf-spectacular would add the HTTP method's action
+    (`_create`), which verb_operation_ids would take for the verb."""
+
+    def decorate(function):
+        routed = action(detail=True, methods=[method], **options)(function)
+        return extend_schema(
+            operation_id=f"webhook_endpoints_{function.__name__}",
+            parameters=[ENDPOINT_ID],
+            request=None,
+            responses=responses,
+            examples=shown,
+        )(routed)
+
+    return decorate
+
+
+@extend_schema(tags=["webhooks"])
 class WebhookEndpointViewSet(viewsets.GenericViewSet):
     required_scopes = SCOPES
     queryset = WebhookEndpoint.objects.none()
@@ -43,26 +61,28 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         )
 
     @extend_schema(
-        tags=TAGS,
-        summary="List webhook endpoints",
-        description="Your organisation's webhook endpoints, newest first. Disabled ones say why.",
         responses={200: WebhookEndpointSerializer(many=True)},
         examples=examples.ENDPOINT_LIST,
     )
     def list(self, request):
+        """List webhook endpoints
+
+        Your organisation's webhook endpoints, newest first. Disabled ones say why.
+        """
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(WebhookEndpointSerializer(page, many=True).data)
 
     @extend_schema(
-        tags=TAGS,
-        summary="Create a webhook endpoint",
-        description="Subscribe a URL to event types ('*' for all). The URL must be https:// "
-        "and resolve only to public addresses. The signing secret is in this response only.",
         request=WebhookEndpointCreateSerializer,
         responses={201: WebhookEndpointWithSecretSerializer},
         examples=examples.ENDPOINT_CREATE,
     )
     def create(self, request):
+        """Create a webhook endpoint
+
+        Subscribe a URL to event types ('*' for all). The URL must be https:// and resolve
+        only to public addresses. The signing secret is in this response only.
+        """
         data = validated(WebhookEndpointCreateSerializer, request.data)
         endpoint = services.endpoint_create(organisation=request.organisation, **data)
         return Response(
@@ -70,106 +90,94 @@ class WebhookEndpointViewSet(viewsets.GenericViewSet):
         )
 
     @extend_schema(
-        tags=TAGS,
-        summary="Show a webhook endpoint",
-        description="One of your endpoints. The secret is never shown again after creation.",
         parameters=[ENDPOINT_ID],
         responses={200: WebhookEndpointSerializer},
         examples=examples.ENDPOINT,
     )
     def retrieve(self, request, pk=None):
+        """Show a webhook endpoint
+
+        One of your endpoints. The secret is never shown again after creation.
+        """
         return Response(WebhookEndpointSerializer(self._endpoint()).data)
 
     @extend_schema(
-        tags=TAGS,
-        summary="Change a webhook endpoint",
-        description="Change URL, event types or description, or disable it (active=false). "
-        "Re-enabling (active=true) sends every delivery that waited while it was disabled.",
         parameters=[ENDPOINT_ID],
         request=WebhookEndpointUpdateSerializer,
         responses={200: WebhookEndpointSerializer},
         examples=examples.ENDPOINT_UPDATE,
     )
     def partial_update(self, request, pk=None):
+        """Change a webhook endpoint
+
+        Change URL, event types or description, or disable it (active=false). Re-enabling
+        (active=true) sends every delivery that waited while it was disabled.
+        """
         data = validated(WebhookEndpointUpdateSerializer, request.data)
         endpoint = services.endpoint_update(endpoint=self._endpoint(), **data)
         return Response(WebhookEndpointSerializer(endpoint).data)
 
-    @extend_schema(
-        tags=TAGS,
-        summary="Delete a webhook endpoint",
-        description="Stops all deliveries to it and forgets its delivery history.",
-        parameters=[ENDPOINT_ID],
-        responses={204: None},
-    )
+    @extend_schema(parameters=[ENDPOINT_ID], responses={204: None})
     def destroy(self, request, pk=None):
+        """Delete a webhook endpoint
+
+        Stops all deliveries to it and forgets its delivery history.
+        """
         services.endpoint_delete(endpoint=self._endpoint())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(
-        tags=TAGS,
-        operation_id="webhook_endpoints_rotate_secret",
-        summary="Rotate the signing secret",
-        description="Issues a new secret, shown only in this response. For 24 hours the old "
-        "secret signs too (two signatures in webhook-signature), so you can switch without "
-        "losing a delivery.",
-        parameters=[ENDPOINT_ID],
-        request=None,
-        responses={200: WebhookEndpointWithSecretSerializer},
-        examples=examples.SECRET_ROTATE,
+    @endpoint_action(
+        "post",
+        {200: WebhookEndpointWithSecretSerializer},
+        examples.SECRET_ROTATE,
+        url_path="rotate-secret",
     )
-    @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
+        """Rotate the signing secret
+
+        Issues a new secret, shown only in this response. For 24 hours the old secret signs
+        too (two signatures in webhook-signature), so you can switch without losing a delivery.
+        """
         endpoint = services.endpoint_rotate_secret(endpoint=self._endpoint())
         return Response(WebhookEndpointWithSecretSerializer(endpoint).data)
 
-    @extend_schema(
-        tags=TAGS,
-        operation_id="webhook_endpoints_ping",
-        summary="Send a test event",
-        description="Queues a signed `ping` event to this endpoint alone; follow it in the "
-        "deliveries list.",
-        parameters=[ENDPOINT_ID],
-        request=None,
-        responses={202: WebhookDeliverySerializer},
-        examples=examples.DELIVERY_QUEUED,
-    )
-    @action(detail=True, methods=["post"])
+    @endpoint_action("post", {202: WebhookDeliverySerializer}, examples.DELIVERY_QUEUED)
     def ping(self, request, pk=None):
+        """Send a test event
+
+        Queues a signed `ping` event to this endpoint alone; follow it in the deliveries list.
+        """
         delivery = services.endpoint_ping(endpoint=self._endpoint())
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(
-        tags=TAGS,
-        operation_id="webhook_endpoints_deliveries",
-        summary="List delivery attempts",
-        description="Every attempt to this endpoint, newest first: event, time, HTTP status, "
-        "latency and error. Redeliver with the `delivery` id.",
-        parameters=[ENDPOINT_ID],
-        responses={200: WebhookDeliveryAttemptSerializer(many=True)},
-        examples=examples.ATTEMPTS,
-    )
-    @action(detail=True, methods=["get"])
+    @endpoint_action("get", {200: WebhookDeliveryAttemptSerializer(many=True)}, examples.ATTEMPTS)
     def deliveries(self, request, pk=None):
+        """List delivery attempts
+
+        Every attempt to this endpoint, newest first: event, time, HTTP status, latency and
+        error. Redeliver with the `delivery` id.
+        """
         page = self.paginate_queryset(selectors.attempts_for_endpoint(self._endpoint()))
         return self.get_paginated_response(WebhookDeliveryAttemptSerializer(page, many=True).data)
 
 
+@extend_schema(tags=["webhooks"])
 class WebhookDeliveryRedeliverView(APIView):
     required_scopes = SCOPES
 
     @extend_schema(
-        tags=TAGS,
         operation_id="deliveries_redeliver",
-        summary="Redeliver an event",
-        description="Sends the delivery again with the same webhook-id and a fresh retry "
-        "schedule. Another organisation's delivery answers 404.",
         parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description="Delivery id.")],
         request=None,
         responses={202: WebhookDeliverySerializer},
         examples=examples.DELIVERY_QUEUED,
     )
     def post(self, request, id):
+        """Redeliver an event
+
+        Sends the delivery again with the same webhook-id and a fresh retry schedule. Another
+        organisation's delivery answers 404.
+        """
         delivery = selectors.delivery_get(organisation=request.organisation, delivery_id=id)
         delivery = services.delivery_redeliver(delivery=delivery)
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

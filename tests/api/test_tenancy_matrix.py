@@ -108,35 +108,21 @@ class World:
 # URL name -> (builder, what each party gets on GET: the owner made it, the receiver is the other
 # party). What only the other party may see answers it exactly as an unknown id does (404).
 BOTH = {"owner": 200, "receiver": 200}
+OWNER = {"owner": 200, "receiver": 404}
+REFERRAL_ROUTES = """detail notes timeline consent-revoke consent-renew safe-contact receive accept
+    decline hold resume start complete cancel"""
+PARTNERSHIP_ROUTES = "detail accept decline suspend resume end"
 TENANT = {
     "referrals:claim": ("referral", {"owner": 404, "receiver": 200}),
-    "referrals:detail": ("referral", BOTH),
-    "referrals:notes": ("referral", BOTH),
-    "referrals:timeline": ("referral", BOTH),
-    "referrals:consent-revoke": ("referral", BOTH),
-    "referrals:consent-renew": ("referral", BOTH),
-    "referrals:safe-contact": ("referral", BOTH),
-    "referrals:receive": ("referral", BOTH),
-    "referrals:accept": ("referral", BOTH),
-    "referrals:decline": ("referral", BOTH),
-    "referrals:hold": ("referral", BOTH),
-    "referrals:resume": ("referral", BOTH),
-    "referrals:start": ("referral", BOTH),
-    "referrals:complete": ("referral", BOTH),
-    "referrals:cancel": ("referral", BOTH),
-    "referrals:disclosures": ("referral", {"owner": 200, "receiver": 404}),
-    "partnership-detail": ("partnership", BOTH),
-    "partnership-accept": ("partnership", BOTH),
-    "partnership-decline": ("partnership", BOTH),
-    "partnership-suspend": ("partnership", BOTH),
-    "partnership-resume": ("partnership", BOTH),
-    "partnership-end": ("partnership", BOTH),
-    "webhook-endpoint-detail": ("webhook_endpoint", {"owner": 200, "receiver": 404}),
-    "webhook-endpoint-deliveries": ("webhook_endpoint", {"owner": 200, "receiver": 404}),
+    **{f"referrals:{name}": ("referral", BOTH) for name in REFERRAL_ROUTES.split()},
+    "referrals:disclosures": ("referral", OWNER),
+    **{f"partnership-{name}": ("partnership", BOTH) for name in PARTNERSHIP_ROUTES.split()},
+    "webhook-endpoint-detail": ("webhook_endpoint", OWNER),
+    "webhook-endpoint-deliveries": ("webhook_endpoint", OWNER),
     "webhook-endpoint-ping": ("webhook_endpoint", {}),
     "webhook-endpoint-rotate-secret": ("webhook_endpoint", {}),
     "delivery-redeliver": ("delivery", {}),
-    "directory-import-detail": ("directory_import", {"owner": 200, "receiver": 404}),
+    "directory-import-detail": ("directory_import", OWNER),
 }
 
 # Bodies valid in shape, so what is tested is the object lookup, not the body's validation.
@@ -206,18 +192,16 @@ def without_instance(response) -> dict:
 
 
 ROUTES_WITH_IDS = [route for route in api_routes() if route.parameters]
-TENANT_CASES = [
-    pytest.param(route, method, id=f"{method.upper()} {route.template}")
-    for route in ROUTES_WITH_IDS
-    if route.name in TENANT
-    for method in sorted(route.methods)
-]
-PUBLIC_CASES = [
-    pytest.param(route, method, id=f"{method.upper()} {route.template}")
-    for route in ROUTES_WITH_IDS
-    if route.name in PUBLIC
-    for method in sorted(route.methods)
-]
+
+
+def cases(table: dict) -> list:
+    """Each method of each route with an id that `table` names."""
+    return [
+        pytest.param(route, method, id=f"{method.upper()} {route.template}")
+        for route in ROUTES_WITH_IDS
+        if route.name in table
+        for method in sorted(route.methods)
+    ]
 
 
 @pytest.fixture
@@ -239,7 +223,7 @@ def test_every_route_with_an_id_is_covered():
     assert not (set(TENANT) | set(PUBLIC)) - names, "entries for routes that no longer exist"
 
 
-@pytest.mark.parametrize(("route", "method"), TENANT_CASES)
+@pytest.mark.parametrize(("route", "method"), cases(TENANT))
 def test_outsider_gets_the_unknown_id_answer(world, route, method):
     builder, readers = TENANT[route.name]
     kwargs = getattr(world, builder)()
@@ -258,7 +242,7 @@ def test_outsider_gets_the_unknown_id_answer(world, route, method):
                 assert without_instance(response) == without_instance(unknown)
 
 
-@pytest.mark.parametrize(("route", "method"), PUBLIC_CASES)
+@pytest.mark.parametrize(("route", "method"), cases(PUBLIC))
 def test_public_directory_answers_outsiders_as_declared(world, route, method):
     kwargs = PUBLIC_IDS.get(route.name, lambda w: {"pk": str(w.service().pk)})(world)
     expected = PUBLIC[route.name].get(method)

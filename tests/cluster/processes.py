@@ -4,6 +4,7 @@ the configuration written here. Each process runs in a session of its own, so `k
 node takes its master and workers together, as losing a machine would."""
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -18,13 +19,16 @@ from tests.servers import ROOT, free_port
 PACKAGES = {"haproxy": "haproxy", "pgbouncer": "pgbouncer", "rabbitmqctl": "rabbitmq-server"}
 
 
+def _which(name: str) -> str | None:
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin")
+
+
 def missing_tools() -> list[str]:
-    found = {tool: shutil.which(tool) or shutil.which(tool, path="/usr/sbin") for tool in PACKAGES}
-    return [tool for tool, path in found.items() if path is None]
+    return [name for name in PACKAGES if _which(name) is None]
 
 
 def tool(name: str) -> str:
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin") or name
+    return _which(name) or name
 
 
 class Process:
@@ -163,23 +167,14 @@ admin_users = {user}
     )
     command = [tool("pgbouncer"), str(directory / "pgbouncer.ini")]
     if os.geteuid() == 0:  # PgBouncer refuses to run as root
-        command[1:1] = ["-u", "postgres" if _user_exists("postgres") else "nobody"]
+        users = {entry.pw_name for entry in pwd.getpwall()}
+        command[1:1] = ["-u", "postgres" if "postgres" in users else "nobody"]
         shutil.chown(directory, user=command[2])
         for path in directory.iterdir():
             shutil.chown(path, user=command[2])
     process = Process("pgbouncer", command, os.environ.copy(), directory)
     process.port = listen
     return process
-
-
-def _user_exists(name: str) -> bool:
-    import pwd
-
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
 
 
 # --- HAProxy ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from tests.api.test_tenancy_matrix import (
     TENANT,
     World,
     call,
+    cases,
     unknown_kwargs,
 )
 
@@ -31,12 +32,7 @@ from tests.api.test_tenancy_matrix import (
 # savepoint names Django numbers per transaction.
 LITERAL = re.compile(r"'(?:[^']|'')*'|(?<![\w$])\d+(?:\.\d+)?\b|\"s\d+_x\d+\"")
 
-CASES = [
-    pytest.param(route, method, id=f"{method.upper()} {route.template}")
-    for route in ROUTES_WITH_IDS
-    if route.name in TENANT or route.name in PUBLIC
-    for method in sorted(route.methods)
-]
+CASES = cases(TENANT | PUBLIC)
 
 
 @pytest.fixture

@@ -13,38 +13,32 @@ from api.models import Event
 from api.webhooks.models import WebhookEndpoint
 
 BEFORE = [("api", "0010_audit_lock_tail")]
-OLD = {
-    "referral.note_added": {
-        "referral": "r",
-        "sender": "s",
-        "receiver": "v",
-        "status": "accepted",
-        "at": "2026-11-28T10:00:00Z",
-        "note": "n",
-    },
-    "ping": {"webhook_endpoint": "w"},
-    "capacity.updated": {
-        "organisation_id": "o",
-        "services": [{"id": "a", "version": 1}, {"id": "b", "version": 2}],
-    },
-    "partnership.changed": {"partnership_id": "p", "status": "active"},
-}
-NEW = {
-    "referral.note_added": {
-        "referral_id": "r",
-        "sender_id": "s",
-        "receiver_id": "v",
-        "status": "accepted",
-        "at": "2026-11-28T10:00:00Z",
-        "note_id": "n",
-    },
-    "ping": {"webhook_endpoint_id": "w"},
-    "capacity.updated": {
-        "organisation_id": "o",
-        "services": [{"service_id": "a", "version": 1}, {"service_id": "b", "version": 2}],
-    },
-    "partnership.changed": {"partnership_id": "p", "status": "active"},
-}
+
+
+def payloads(after: bool) -> dict:
+    """The sample events' data as stored before api 0011 (after=False) or as it reads after it:
+    each renamed key is written `key(before, after)`."""
+
+    def key(old: str, new: str) -> str:
+        return new if after else old
+
+    service = key("id", "service_id")
+    return {
+        "referral.note_added": {
+            key("referral", "referral_id"): "r",
+            key("sender", "sender_id"): "s",
+            key("receiver", "receiver_id"): "v",
+            "status": "accepted",
+            "at": "2026-11-28T10:00:00Z",
+            key("note", "note_id"): "n",
+        },
+        "ping": {key("webhook_endpoint", "webhook_endpoint_id"): "w"},
+        "capacity.updated": {
+            "organisation_id": "o",
+            "services": [{service: "a", "version": 1}, {service: "b", "version": 2}],
+        },
+        "partnership.changed": {"partnership_id": "p", "status": "active"},
+    }
 
 
 def migrate(targets) -> None:
@@ -64,7 +58,7 @@ def test_stored_events_and_filters_take_the_new_keys(make_organisation):
     migrate(BEFORE)
     try:
         with connection.cursor() as cursor:
-            for event_type, data in OLD.items():
+            for event_type, data in payloads(after=False).items():
                 cursor.execute(
                     "INSERT INTO api_event (id, type, data, created, organisation_id) "
                     "VALUES (%s, %s, %s::jsonb, %s, %s)",
@@ -76,6 +70,6 @@ def test_stored_events_and_filters_take_the_new_keys(make_organisation):
             )
     finally:
         migrate(latest())
-    assert {event.type: event.data for event in Event.objects.all()} == NEW
+    assert {event.type: event.data for event in Event.objects.all()} == payloads(after=True)
     endpoint.refresh_from_db()
     assert endpoint.data_filter == {"receiver_id": ["v"], "status": ["accepted"]}
