@@ -198,7 +198,7 @@ if "locust" in sys.modules:
     from locust import HttpUser, task
 
     from tests.referral_bodies import minimal_referral
-    from tests.traffic import SEARCHES, capacity_update
+    from tests.traffic import capacity_request, next_search, start_partner
 
     CONFIG = json.loads(os.environ.get("LOAD_CONFIG", "{}"))
     SERVICE_QUEUE = list(CONFIG.get("services", []))
@@ -208,34 +208,21 @@ if "locust" in sys.modules:
         inbox as the clinic, refers from the collective to the clinic."""
 
         def on_start(self):
-            self.sender = {"Authorization": f"Bearer {CONFIG['sender_token']}"}
-            self.receiver = {"Authorization": f"Bearer {CONFIG['receiver_token']}"}
-            self.service = SERVICE_QUEUE.pop() if SERVICE_QUEUE else CONFIG["services"][0]
-            self.etag = None
-            self.turn = 0
+            start_partner(self, CONFIG, SERVICE_QUEUE)
 
         @task(KINDS["search"])
         def search(self):
-            body = SEARCHES[self.turn % len(SEARCHES)]
-            self.turn += 1
             self.client.post(
-                "/api/v1/services/search", json=body, headers=self.sender, name="search"
+                "/api/v1/services/search",
+                json=next_search(self),
+                headers=self.sender,
+                name="search",
             )
 
         @task(KINDS["capacity"])
         def capacity(self):
-            url = f"/api/v1/services/{self.service}/capacity"
-            if self.etag is None:
-                current = self.client.get(url, headers=self.receiver, name="capacity etag")
-                self.etag = current.headers.get("ETag")
-            self.turn += 1
-            response = self.client.put(
-                url,
-                json=capacity_update(self.turn),
-                headers={**self.receiver, "If-Match": self.etag or "*"},
-                name="capacity",
-            )
-            self.etag = response.headers.get("ETag")
+            url, request = capacity_request(self, "capacity etag")
+            self.etag = self.client.put(url, **request).headers.get("ETag")
 
         @task(KINDS["create referral"])
         def create_referral(self):

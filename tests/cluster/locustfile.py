@@ -14,7 +14,7 @@ import uuid
 from locust import HttpUser, between, events, task
 
 from tests.referral_bodies import minimal_referral
-from tests.traffic import SEARCHES, capacity_update
+from tests.traffic import capacity_request, next_search, start_partner
 
 CONFIG = json.loads(os.environ.get("CLUSTER_CONFIG", "{}"))
 RETRYABLE = {0, 502, 503, 504}
@@ -54,37 +54,19 @@ class Partner(HttpUser):
     wait_time = between(0.05, 0.15)
 
     def on_start(self):
-        self.sender = {"Authorization": f"Bearer {CONFIG['sender_token']}"}
-        self.receiver = {"Authorization": f"Bearer {CONFIG['receiver_token']}"}
-        self.service = SERVICES.pop() if SERVICES else CONFIG["services"][0]
-        self.etag = None
-        self.turn = 0
+        start_partner(self, CONFIG, SERVICES)
         self.mine: list[str] = []
 
     @task(50)
     def search(self):
-        self.turn += 1
         self.client.post(
-            "/api/v1/services/search",
-            json=SEARCHES[self.turn % len(SEARCHES)],
-            headers=self.sender,
-            name="search",
+            "/api/v1/services/search", json=next_search(self), headers=self.sender, name="search"
         )
 
     @task(15)
     def capacity(self):
-        url = f"/api/v1/services/{self.service}/capacity"
-        if self.etag is None:
-            current = self.client.get(url, headers=self.receiver, name="capacity")
-            self.etag = current.headers.get("ETag")
-        self.turn += 1
-        with self.client.put(
-            url,
-            json=capacity_update(self.turn),
-            headers={**self.receiver, "If-Match": self.etag or "*"},
-            name="capacity",
-            catch_response=True,
-        ) as response:
+        url, request = capacity_request(self, "capacity")
+        with self.client.put(url, **request, catch_response=True) as response:
             self.etag = response.headers.get("ETag")
             if response.status_code == 412:
                 # A PUT HAProxy retried after a node died mid-answer: it had applied.
