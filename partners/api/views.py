@@ -58,6 +58,17 @@ def visible_or_404(queryset: QuerySet, pk):
     return obj
 
 
+def docstring_with(**values):
+    """The decorated method's docstring with `values` filled in: where an operation's
+    documentation (api.schema_operations) cites a constant, it names it instead of copying it."""
+
+    def fill(method):
+        method.__doc__ = method.__doc__.format(**values)
+        return method
+
+    return fill
+
+
 class VisibleObjectMixin:
     """get_object raising the API's own NotFound, so the answer is a problem document."""
 
