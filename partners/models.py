@@ -724,7 +724,7 @@ class DirectoryImport(models.Model):
             models.Index(
                 fields=["created"],
                 name="directoryimport_unfinished",
-                condition=models.Q(status__in=["queued", "running"]),
+                condition=models.Q(status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]),
             ),
         ]
 
