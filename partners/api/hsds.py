@@ -189,12 +189,15 @@ def location_full(location: Location) -> dict:
     return place
 
 
-def service_at_location_list_item(location: Location) -> dict:
+def _service_at_location_ids(location: Location) -> dict:
     """A location belongs to one service here, so the pair's id is the location's id."""
+    location_id = str(location.id)
+    return {"id": location_id, "service_id": str(location.service_id), "location_id": location_id}
+
+
+def service_at_location_list_item(location: Location) -> dict:
     return {
-        "id": str(location.id),
-        "service_id": str(location.service_id),
-        "location_id": str(location.id),
+        **_service_at_location_ids(location),
         "location": location_list_item(location),
         "service": service_list_item(location.service),
     }
@@ -202,9 +205,7 @@ def service_at_location_list_item(location: Location) -> dict:
 
 def _service_at_location(location: Location) -> dict:
     return {
-        "id": str(location.id),
-        "service_id": str(location.service_id),
-        "location_id": str(location.id),
+        **_service_at_location_ids(location),
         "location": location_full(location),
         "schedules": [_schedule(s, location) for s in location.schedules.all()],
     }
