@@ -69,6 +69,12 @@ def docstring_with(**values):
     return fill
 
 
+def filtered_by(request, queryset: QuerySet, field: str) -> QuerySet:
+    """`queryset` narrowed to the query parameter `field`'s value, when the request gives one."""
+    value = request.query_params.get(field)
+    return queryset.filter(**{field: value}) if value else queryset
+
+
 class VisibleObjectMixin:
     """get_object raising the API's own NotFound, so the answer is a problem document."""
 
@@ -106,7 +112,7 @@ class MeView(APIView):
 # --- Organisations --------------------------------------------------------------------------
 
 
-class OrganisationListView(generics.ListAPIView):
+class OrganisationsMixin:
     required_scopes = READ
     # The same public directory for every partner: the caller's own cache may keep it.
     directory_data = True
@@ -115,9 +121,13 @@ class OrganisationListView(generics.ListAPIView):
 
     @queryset_outside_requests
     def get_queryset(self):
-        queryset = selectors.organisations_visible()
-        kind = self.request.query_params.get("kind")
-        return queryset.filter(kind=kind) if kind else queryset
+        return selectors.organisations_visible()
+
+
+class OrganisationListView(OrganisationsMixin, generics.ListAPIView):
+    @queryset_outside_requests
+    def get_queryset(self):
+        return filtered_by(self.request, super().get_queryset(), "kind")
 
     @extend_schema(
         parameters=[OpenApiParameter("kind", OpenApiTypes.STR, description="Organisation kind.")],
@@ -132,20 +142,8 @@ class OrganisationListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class OrganisationDetailView(VisibleObjectMixin, generics.RetrieveAPIView):
-    required_scopes = READ
-    # The same public directory for every partner: the caller's own cache may keep it.
-    directory_data = True
-    serializer_class = OrganisationSerializer
-    queryset = Organisation.objects.none()
-
-    @queryset_outside_requests
-    def get_queryset(self):
-        return selectors.organisations_visible()
-
-    @extend_schema(
-        examples=examples.ORGANISATION,
-    )
+class OrganisationDetailView(VisibleObjectMixin, OrganisationsMixin, generics.RetrieveAPIView):
+    @extend_schema(examples=examples.ORGANISATION)
     def get(self, request, *args, **kwargs):
         """Get an organisation
 
@@ -542,16 +540,21 @@ class CapacityBulkView(APIView):
 # --- Partnerships ---------------------------------------------------------------------------
 
 
-class PartnershipListView(generics.ListAPIView):
-    required_scopes = {"GET": READ, "POST": WRITE}
+class PartnershipsMixin:
     serializer_class = PartnershipSerializer
     queryset = Partnership.objects.none()
 
     @queryset_outside_requests
     def get_queryset(self):
-        queryset = selectors.partnerships_for(self.request.organisation)
-        wanted = self.request.query_params.get("status")
-        return queryset.filter(status=wanted) if wanted else queryset
+        return selectors.partnerships_for(self.request.organisation)
+
+
+class PartnershipListView(PartnershipsMixin, generics.ListAPIView):
+    required_scopes = {"GET": READ, "POST": WRITE}
+
+    @queryset_outside_requests
+    def get_queryset(self):
+        return filtered_by(self.request, super().get_queryset(), "status")
 
     @extend_schema(
         parameters=[OpenApiParameter("status", OpenApiTypes.STR, description="e.g. active")],
@@ -581,18 +584,10 @@ class PartnershipListView(generics.ListAPIView):
         return Response(PartnershipSerializer(partnership).data, status=status.HTTP_201_CREATED)
 
 
-class PartnershipDetailView(VisibleObjectMixin, generics.RetrieveAPIView):
+class PartnershipDetailView(VisibleObjectMixin, PartnershipsMixin, generics.RetrieveAPIView):
     required_scopes = READ
-    serializer_class = PartnershipSerializer
-    queryset = Partnership.objects.none()
 
-    @queryset_outside_requests
-    def get_queryset(self):
-        return selectors.partnerships_for(self.request.organisation)
-
-    @extend_schema(
-        examples=examples.PARTNERSHIP,
-    )
+    @extend_schema(examples=examples.PARTNERSHIP)
     def get(self, request, *args, **kwargs):
         """Get a partnership
 
