@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 from api.errors import InvalidInput, NotFound, Unprocessable
 from api.timestamps import iso
 from partners import selectors
-from partners.api.views import NOT_FOUND, visible_or_404
+from partners.api.views import NOT_FOUND, PublicDirectoryMixin, visible_or_404
 from partners.hsds_terms import (
     HSDS_VERSION,
     SAFEGUARD_LINK,
@@ -648,11 +648,11 @@ class JsonOnly(DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class HsdsView(APIView):
+class HsdsView(PublicDirectoryMixin, APIView):
+    """Public directory data only, never a confidential location."""
+
     required_scopes = READ
     content_negotiation_class = JsonOnly
-    # Public directory data only (never a confidential location): cacheable by the caller.
-    directory_data = True
 
 
 class HsdsRootView(HsdsView):

@@ -69,10 +69,24 @@ def docstring_with(**values):
     return fill
 
 
-def filtered_by(request, queryset: QuerySet, field: str) -> QuerySet:
-    """`queryset` narrowed to the query parameter `field`'s value, when the request gives one."""
-    value = request.query_params.get(field)
-    return queryset.filter(**{field: value}) if value else queryset
+class FilteredListMixin:
+    """A list narrowed to the value of its one filter, the query parameter `filter_parameter`
+    (which also documents it), matched exactly against the field of that name."""
+
+    filter_parameter: OpenApiParameter
+
+    @queryset_outside_requests
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        value = self.request.query_params.get(self.filter_parameter.name)
+        return queryset.filter(**{self.filter_parameter.name: value}) if value else queryset
+
+
+class PublicDirectoryMixin:
+    """The same public directory for every partner: the caller's own cache may keep a success
+    (api.middleware.CacheControlMiddleware)."""
+
+    directory_data = True
 
 
 class VisibleObjectMixin:
@@ -112,10 +126,8 @@ class MeView(APIView):
 # --- Organisations --------------------------------------------------------------------------
 
 
-class OrganisationsMixin:
+class OrganisationsMixin(PublicDirectoryMixin):
     required_scopes = READ
-    # The same public directory for every partner: the caller's own cache may keep it.
-    directory_data = True
     serializer_class = OrganisationSerializer
     queryset = Organisation.objects.none()
 
@@ -124,15 +136,10 @@ class OrganisationsMixin:
         return selectors.organisations_visible()
 
 
-class OrganisationListView(OrganisationsMixin, generics.ListAPIView):
-    @queryset_outside_requests
-    def get_queryset(self):
-        return filtered_by(self.request, super().get_queryset(), "kind")
+class OrganisationListView(FilteredListMixin, OrganisationsMixin, generics.ListAPIView):
+    filter_parameter = OpenApiParameter("kind", OpenApiTypes.STR, description="Organisation kind.")
 
-    @extend_schema(
-        parameters=[OpenApiParameter("kind", OpenApiTypes.STR, description="Organisation kind.")],
-        examples=examples.ORGANISATION_LIST,
-    )
+    @extend_schema(parameters=[filter_parameter], examples=examples.ORGANISATION_LIST)
     def get(self, request, *args, **kwargs):
         """List organisations
 
@@ -190,11 +197,9 @@ class OrganisationMeView(APIView):
 # --- Taxonomy -------------------------------------------------------------------------------
 
 
-class TaxonomyTermListView(APIView):
+class TaxonomyTermListView(PublicDirectoryMixin, APIView):
     required_scopes = READ
     pagination_class = OnePage
-    # The same public directory for every partner: the caller's own cache may keep it.
-    directory_data = True
 
     @extend_schema(
         tags=["taxonomy"],
@@ -407,10 +412,8 @@ class ServiceDeactivateView(APIView):
 # --- Capacity -------------------------------------------------------------------------------
 
 
-class CapacityView(APIView):
+class CapacityView(PublicDirectoryMixin, APIView):
     required_scopes = {"GET": READ, "PUT": CAPACITY}
-    # The same public directory for every partner: the caller's own cache may keep it.
-    directory_data = True
 
     @extend_schema(
         tags=["capacity"],
@@ -472,10 +475,8 @@ class HistoryPagination(CursorPagination):
     ordering = ("-id",)
 
 
-class CapacityHistoryView(generics.ListAPIView):
+class CapacityHistoryView(PublicDirectoryMixin, generics.ListAPIView):
     required_scopes = READ
-    # The same public directory for every partner: the caller's own cache may keep it.
-    directory_data = True
     serializer_class = CapacityHistorySerializer
     pagination_class = HistoryPagination
     queryset = CapacityHistory.objects.none()
@@ -549,17 +550,11 @@ class PartnershipsMixin:
         return selectors.partnerships_for(self.request.organisation)
 
 
-class PartnershipListView(PartnershipsMixin, generics.ListAPIView):
+class PartnershipListView(FilteredListMixin, PartnershipsMixin, generics.ListAPIView):
     required_scopes = {"GET": READ, "POST": WRITE}
+    filter_parameter = OpenApiParameter("status", OpenApiTypes.STR, description="e.g. active")
 
-    @queryset_outside_requests
-    def get_queryset(self):
-        return filtered_by(self.request, super().get_queryset(), "status")
-
-    @extend_schema(
-        parameters=[OpenApiParameter("status", OpenApiTypes.STR, description="e.g. active")],
-        examples=examples.PARTNERSHIP_LIST,
-    )
+    @extend_schema(parameters=[filter_parameter], examples=examples.PARTNERSHIP_LIST)
     def get(self, request, *args, **kwargs):
         """List your partnerships
 
