@@ -19,42 +19,42 @@ def _log(model_admin, request, obj, action: str) -> None:
     model_admin.log_change(request, obj, action)
 
 
-@admin.register(Organisation)
-class OrganisationAdmin(DeclaredLookupsOnly, AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ("name", "kind", "region", "verified", "suspended", "stats_opt_in", "created")
-    list_filter = ("verified", "suspended", "kind", "community_led")
-    search_fields = ("name", "region")
-    readonly_fields = ("id", "created", "updated")
-    actions = ("verify", "unverify", "suspend", "unsuspend")
-    # Django 6 assumes https for scheme-less URLs; say so now (and silence the deprecation).
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+# The stewards' actions on organisations, each named as in STEWARD_ACTIONS: its label, and the
+# field it sets to which value.
+ORGANISATION_ACTIONS = {
+    "verify": ("Verify selected organisations", "verified", True),
+    "unverify": ("Withdraw verification", "verified", False),
+    "suspend": ("Suspend (their tokens stop working at once)", "suspended", True),
+    "unsuspend": ("Lift suspension", "suspended", False),
+}
 
-    def _set(self, request, queryset, field, value, action):
+
+def _setting_action(action: str, description: str, field: str, value: bool):
+    @admin.action(description=description)
+    def set_field(model_admin, request, queryset):
         changed = 0
         with transaction.atomic():
             for organisation in queryset.select_for_update():
                 if getattr(organisation, field) != value:
                     setattr(organisation, field, value)
                     organisation.save(update_fields=[field, "updated"])
-                    _log(self, request, organisation, action)
+                    _log(model_admin, request, organisation, action)
                     changed += 1
-        self.message_user(request, f"{action}: {changed} organisation(s) changed.")
+        model_admin.message_user(request, f"{action}: {changed} organisation(s) changed.")
 
-    @admin.action(description="Verify selected organisations")
-    def verify(self, request, queryset):
-        self._set(request, queryset, "verified", True, "verify")
+    set_field.__name__ = action
+    return set_field
 
-    @admin.action(description="Withdraw verification")
-    def unverify(self, request, queryset):
-        self._set(request, queryset, "verified", False, "unverify")
 
-    @admin.action(description="Suspend (their tokens stop working at once)")
-    def suspend(self, request, queryset):
-        self._set(request, queryset, "suspended", True, "suspend")
-
-    @admin.action(description="Lift suspension")
-    def unsuspend(self, request, queryset):
-        self._set(request, queryset, "suspended", False, "unsuspend")
+@admin.register(Organisation)
+class OrganisationAdmin(DeclaredLookupsOnly, AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "kind", "region", "verified", "suspended", "stats_opt_in", "created")
+    list_filter = ("verified", "suspended", "kind", "community_led")
+    search_fields = ("name", "region")
+    readonly_fields = ("id", "created", "updated")
+    actions = [_setting_action(action, *spec) for action, spec in ORGANISATION_ACTIONS.items()]
+    # Django 6 assumes https for scheme-less URLs; say so now (and silence the deprecation).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Partnership)

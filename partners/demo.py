@@ -99,7 +99,7 @@ def _place(name, days, opens, closes, **extra) -> dict:
 
 
 # Services by organisation name: what each demo organisation offers, where (DEMO_PLACES) and
-# when, and its current capacity.
+# when, and its current capacity. A service speaks its organisation's languages unless it says.
 DEMO_SERVICES = {
     "Red Umbrella Collective": [
         {
@@ -107,7 +107,6 @@ DEMO_SERVICES = {
             "description": "Coffee, peer support, condoms and harm reduction supplies, no "
             "questions asked.",
             "taxonomy": ["peer-support", "harm-reduction-supplies"],
-            "languages": ["pt", "es", "en", "ro"],
             **EVERY_SAFEGUARD,
             "locations": [_place("Intendente drop-in", WEEKDAYS, "14:00", "20:00")],
             "capacity": {"available": 10, "maximum": 15, "unit": "places"},
@@ -146,7 +145,6 @@ DEMO_SERVICES = {
             "name": "Know-your-rights and accompaniment",
             "description": "Immigration advice and someone to go with you to appointments.",
             "taxonomy": ["legal-aid-immigration", "interpretation"],
-            "languages": ["es", "pt", "en", "tl"],
             **_safeguards("no_immigration_status_questions", "walk_in"),
             "locations": [_place("Martim Moniz office", (2, 4), "10:00", "17:00")],
             "capacity": {"available": 5, "maximum": 20, "unit": "cases"},
@@ -157,7 +155,6 @@ DEMO_SERVICES = {
             "name": "Walk-in STI testing and PrEP",
             "description": "Rapid HIV, syphilis and hepatitis tests; PrEP and PEP starts.",
             "taxonomy": ["sti-testing", "hiv-prep-pep"],
-            "languages": ["pt", "en", "th", "zh"],
             **EVERY_SAFEGUARD,
             "locations": [_place("Arroios clinic", (1, 2, 3, 4, 5, 6), "09:00", "19:00")],
             "capacity": {"available": 8, "maximum": 30, "unit": "appointments"},
@@ -166,7 +163,6 @@ DEMO_SERVICES = {
             "name": "Contraception and abortion care",
             "description": "Contraception, abortion care and follow-up, confidential.",
             "taxonomy": ["contraception", "abortion-reproductive-care"],
-            "languages": ["pt", "en", "th", "zh"],
             **_safeguards("no_id_required", "no_immigration_status_questions", "trans_friendly"),
             "locations": [_place("Arroios clinic", WEEKDAYS, "09:00", "17:00")],
             "capacity": {
@@ -183,7 +179,6 @@ DEMO_SERVICES = {
             "name": "Criminal defence and labour rights advice",
             "description": "Free advice after an arrest, a raid or unpaid wages.",
             "taxonomy": ["legal-aid-criminal", "labour-rights"],
-            "languages": ["es", "pt", "fr", "en"],
             **_safeguards("no_immigration_status_questions", "sex_worker_friendly"),
             "locations": [_place("Baixa office", (1, 3), "10:00", "16:00")],
             "capacity": {
@@ -212,10 +207,11 @@ DEMO_PARTNERSHIPS = [
 def _seed_services(organisations: dict[str, Organisation]) -> None:
     """Services found by (organisation, name): existing ones are left as their owners keep
     them."""
+    languages = {spec["name"]: spec["languages"] for spec in DEMO_ORGANISATIONS}
     for org_name, specs in DEMO_SERVICES.items():
         organisation = organisations[org_name]
         for spec in specs:
-            spec = dict(spec)
+            spec = {"languages": languages[org_name], **spec}
             capacity = spec.pop("capacity")
             if Service.objects.filter(organisation=organisation, name=spec["name"]).exists():
                 continue

@@ -40,7 +40,23 @@ ORGANISATION_SHOWN = (
 )
 
 
-class Organisation(models.Model):
+class Imported(models.Model):
+    """A directory record an HSDS import may write (an organisation, a service)."""
+
+    external_id = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Its HSDS id in the directory it was imported from, so a second import "
+        "updates it instead of adding a copy.",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Organisation(Imported):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=32, choices=OrganisationKind.choices)
@@ -58,14 +74,6 @@ class Organisation(models.Model):
     stats_opt_in = models.BooleanField(
         default=False, help_text="May appear by name in network statistics."
     )
-    external_id = models.CharField(
-        max_length=200,
-        blank=True,
-        help_text="Its HSDS id in the directory a steward imported it from, so a second import "
-        "updates it instead of adding a copy.",
-    )
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -257,6 +265,20 @@ SAFEGUARDS = (
     "sex_worker_friendly",
     "trans_friendly",
 )
+
+
+class SafeguardFields:
+    """One boolean field per access safeguard, named as in SAFEGUARDS, in the model that
+    declares it (where it stands, among its other fields)."""
+
+    def __init__(self, **options):
+        self.fields = {name: models.BooleanField(**options) for name in SAFEGUARDS}
+
+    def contribute_to_class(self, model, name):
+        for field_name, field in self.fields.items():
+            model.add_to_class(field_name, field)
+
+
 # What every service document opens with: the service, whose it is and what it offers.
 SERVICE_HEAD_FIELDS = ("id", "name", "description", "status", "organisation", "taxonomy")
 # Who a service is for and on what terms: written, shown in its detail, imported in part.
@@ -272,7 +294,7 @@ SERVICE_TERMS_FIELDS = (
 )
 
 
-class Service(models.Model):
+class Service(Imported):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organisation = models.ForeignKey(
         Organisation, on_delete=models.CASCADE, related_name="services"
@@ -296,20 +318,7 @@ class Service(models.Model):
     maximum_age = models.PositiveSmallIntegerField(null=True, blank=True)
     cost = models.CharField(max_length=16, choices=Cost.choices, default=Cost.FREE)
     fees_description = models.TextField(blank=True)
-    no_id_required = models.BooleanField(default=False)
-    no_immigration_status_questions = models.BooleanField(default=False)
-    anonymous_access = models.BooleanField(default=False)
-    walk_in = models.BooleanField(default=False)
-    sex_worker_friendly = models.BooleanField(default=False)
-    trans_friendly = models.BooleanField(default=False)
-    external_id = models.CharField(
-        max_length=200,
-        blank=True,
-        help_text="Its HSDS id in the directory it was imported from: a re-import matches on it "
-        "and updates instead of duplicating.",
-    )
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True)
+    safeguards = SafeguardFields(default=False)
 
     class Meta:
         ordering = ["name", "id"]
@@ -588,12 +597,7 @@ class SearchEntry(models.Model):
         "hyphen (pt-br-x → pt, pt-br, pt-br-x): a search for `pt` also finds `pt-BR`.",
     )
     cost = models.CharField(max_length=16, choices=Cost.choices)
-    no_id_required = models.BooleanField()
-    no_immigration_status_questions = models.BooleanField()
-    anonymous_access = models.BooleanField()
-    walk_in = models.BooleanField()
-    sex_worker_friendly = models.BooleanField()
-    trans_friendly = models.BooleanField()
+    safeguards = SafeguardFields()
     # NULL when the service has no capacity row: the same as the search's outer join.
     accepting_referrals = models.CharField(  # noqa: DJ001
         max_length=24, choices=AcceptingReferrals.choices, null=True
@@ -724,7 +728,7 @@ class DirectoryImport(models.Model):
             models.Index(
                 fields=["created"],
                 name="directoryimport_unfinished",
-                condition=models.Q(status__in=["queued", "running"]),
+                condition=models.Q(status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]),
             ),
         ]
 

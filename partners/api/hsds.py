@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 from api.errors import InvalidInput, NotFound, Unprocessable
 from api.timestamps import iso
 from partners import selectors
-from partners.api.views import NOT_FOUND, visible_or_404
+from partners.api.views import NOT_FOUND, PublicDirectoryMixin, visible_or_404
 from partners.hsds_terms import (
     HSDS_VERSION,
     SAFEGUARD_LINK,
@@ -189,12 +189,15 @@ def location_full(location: Location) -> dict:
     return place
 
 
-def service_at_location_list_item(location: Location) -> dict:
+def _service_at_location_ids(location: Location) -> dict:
     """A location belongs to one service here, so the pair's id is the location's id."""
+    location_id = str(location.id)
+    return {"id": location_id, "service_id": str(location.service_id), "location_id": location_id}
+
+
+def service_at_location_list_item(location: Location) -> dict:
     return {
-        "id": str(location.id),
-        "service_id": str(location.service_id),
-        "location_id": str(location.id),
+        **_service_at_location_ids(location),
         "location": location_list_item(location),
         "service": service_list_item(location.service),
     }
@@ -202,9 +205,7 @@ def service_at_location_list_item(location: Location) -> dict:
 
 def _service_at_location(location: Location) -> dict:
     return {
-        "id": str(location.id),
-        "service_id": str(location.service_id),
-        "location_id": str(location.id),
+        **_service_at_location_ids(location),
         "location": location_full(location),
         "schedules": [_schedule(s, location) for s in location.schedules.all()],
     }
@@ -647,20 +648,16 @@ class JsonOnly(DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class HsdsView(APIView):
+class HsdsView(PublicDirectoryMixin, APIView):
+    """Public directory data only, never a confidential location."""
+
     required_scopes = READ
     content_negotiation_class = JsonOnly
-    # Public directory data only (never a confidential location): cacheable by the caller.
-    directory_data = True
 
 
 class HsdsRootView(HsdsView):
     @extend_schema(
-        tags=["hsds"],
         operation_id="hsds_root",
-        summary="HSDS: about this API",
-        description="The HSDS version this API speaks, its profile (plain HSDS: no profile), "
-        "and where its OpenAPI document is.",
         responses={
             200: inline_serializer(
                 name="HsdsRoot",
@@ -681,6 +678,11 @@ class HsdsRootView(HsdsView):
         ),
     )
     def get(self, request):
+        """HSDS: about this API
+
+        The HSDS version this API speaks, its profile (plain HSDS: no profile), and where its
+        OpenAPI document is.
+        """
         Params(request, set())
         return Response(
             {
@@ -693,14 +695,7 @@ class HsdsRootView(HsdsView):
 
 class HsdsServiceListView(HsdsView):
     @extend_schema(
-        tags=["hsds"],
         operation_id="hsds_services_list",
-        summary="HSDS: list services",
-        description="Active services as HSDS 3.1 `service` objects with their one-to-one "
-        "fields, in an HSDS `Page`; `full` nests each fully (as `/services/{id}`), `minimal` "
-        "gives only ids, names, statuses and dates. Filters: `taxonomy_term_id` (a service type "
-        "or safeguard, HSDS id or code), `taxonomy_id`, `organization_id`, `modified_after`, "
-        "`search`. A parameter HSDS does not define is refused.",
         parameters=[
             *SERVICE_FILTER_PARAMETERS,
             _bool_parameter("minimal", "Only id, name, status and last_modified."),
@@ -710,6 +705,14 @@ class HsdsServiceListView(HsdsView):
         examples=_example("A page", _page_example(SERVICE_LIST_EXAMPLE)),
     )
     def get(self, request):
+        """HSDS: list services
+
+        Active services as HSDS 3.1 `service` objects with their one-to-one fields, in an HSDS
+        `Page`; `full` nests each fully (as `/services/{id}`), `minimal` gives only ids, names,
+        statuses and dates. Filters: `taxonomy_term_id` (a service type or safeguard, HSDS id or
+        code), `taxonomy_id`, `organization_id`, `modified_after`, `search`. A parameter HSDS does
+        not define is refused.
+        """
         params = Params(request, {*SERVICE_FILTER_NAMES, "minimal", "full"})
         full, minimal = params.boolean("full"), params.boolean("minimal")
         if full and minimal:
@@ -736,18 +739,18 @@ class HsdsServiceListView(HsdsView):
 
 class HsdsServiceDetailView(HsdsView):
     @extend_schema(
-        tags=["hsds"],
-        operation_id="hsds_services_retrieve",
-        summary="HSDS: get a service",
-        description="One active service as a fully nested HSDS 3.1 `service`: organization, "
-        "languages, service_at_locations with schedules (never confidential locations), "
-        "service types and access safeguards as attributes, and capacity as `capacities`.",
         responses={200: OpenApiTypes.OBJECT},
         examples=_example(
             "A service", {**SERVICE_LIST_EXAMPLE, "capacities": [], "service_at_locations": []}
         ),
     )
     def get(self, request, pk):
+        """HSDS: get a service
+
+        One active service as a fully nested HSDS 3.1 `service`: organization, languages,
+        service_at_locations with schedules (never confidential locations), service types and access
+        safeguards as attributes, and capacity as `capacities`.
+        """
         Params(request, set())
         service = visible_or_404(hsds_services_full(), pk)
         return Response(service_full(service, all_terms()))
@@ -785,13 +788,7 @@ def _organizations(rows, full: bool, full_service: bool) -> list[dict]:
 
 class HsdsOrganizationListView(HsdsView):
     @extend_schema(
-        tags=["hsds"],
         operation_id="hsds_organizations_list",
-        summary="HSDS: list organizations",
-        description="Organisations as HSDS 3.1 `organization` objects with their one-to-one "
-        "fields, in an HSDS `Page`; `full` adds their phones and services, `full_service` "
-        "nests those services fully. `taxonomy_term_id` and `taxonomy_id` keep organisations "
-        "with a matching service; `search` matches names and descriptions.",
         parameters=[
             SEARCH,
             *PAGE,
@@ -809,6 +806,13 @@ class HsdsOrganizationListView(HsdsView):
         examples=_example("A page", _page_example(ORGANIZATION_LIST_EXAMPLE)),
     )
     def get(self, request):
+        """HSDS: list organizations
+
+        Organisations as HSDS 3.1 `organization` objects with their one-to-one fields, in an HSDS
+        `Page`; `full` adds their phones and services, `full_service` nests those services fully.
+        `taxonomy_term_id` and `taxonomy_id` keep organisations with a matching service; `search`
+        matches names and descriptions.
+        """
         params = Params(
             request,
             {
@@ -841,11 +845,6 @@ class HsdsOrganizationListView(HsdsView):
 
 class HsdsOrganizationDetailView(HsdsView):
     @extend_schema(
-        tags=["hsds"],
-        operation_id="hsds_organizations_retrieve",
-        summary="HSDS: get an organization",
-        description="One organisation as an HSDS 3.1 `organization` with its active services "
-        "(their one-to-one fields; fully nested with `full_service`).",
         parameters=[FULL_SERVICE],
         responses={200: OpenApiTypes.OBJECT},
         examples=_example(
@@ -853,6 +852,11 @@ class HsdsOrganizationDetailView(HsdsView):
         ),
     )
     def get(self, request, pk):
+        """HSDS: get an organization
+
+        One organisation as an HSDS 3.1 `organization` with its active services (their one-to-one
+        fields; fully nested with `full_service`).
+        """
         params = Params(request, {"full_service"})
         full_service = params.boolean("full_service")
         organisation = visible_or_404(
@@ -863,15 +867,7 @@ class HsdsOrganizationDetailView(HsdsView):
 
 class HsdsServiceAtLocationListView(HsdsView):
     @extend_schema(
-        tags=["hsds"],
         operation_id="hsds_service_at_locations_list",
-        summary="HSDS: list services at locations",
-        description="Each public location of an active service as an HSDS 3.1 "
-        "`service_at_location` with its one-to-one fields (the location and the service), in "
-        "an HSDS `Page`; `full` nests addresses and schedules. Confidential locations are never "
-        "listed. Filters as `/services`, and `postcode` (the location's postal code, ignoring "
-        "case and spaces). `proximity` is refused: it needs a postcode's centroid, which this "
-        "directory does not hold (search by coordinates with `/api/v1/services/search`).",
         parameters=[
             *SERVICE_FILTER_PARAMETERS,
             FULL,
@@ -884,6 +880,15 @@ class HsdsServiceAtLocationListView(HsdsView):
         examples=_example("A page", _page_example(SERVICE_AT_LOCATION_EXAMPLE)),
     )
     def get(self, request):
+        """HSDS: list services at locations
+
+        Each public location of an active service as an HSDS 3.1 `service_at_location` with its
+        one-to-one fields (the location and the service), in an HSDS `Page`; `full` nests addresses
+        and schedules. Confidential locations are never listed. Filters as `/services`, and
+        `postcode` (the location's postal code, ignoring case and spaces). `proximity` is refused:
+        it needs a postcode's centroid, which this directory does not hold (search by coordinates
+        with `/api/v1/services/search`).
+        """
         params = Params(request, {*SERVICE_FILTER_NAMES, "full", "postcode", "proximity"})
         if "proximity" in params.query:
             _refuse(
@@ -911,16 +916,16 @@ class HsdsServiceAtLocationListView(HsdsView):
 
 class HsdsServiceAtLocationDetailView(HsdsView):
     @extend_schema(
-        tags=["hsds"],
-        operation_id="hsds_service_at_locations_retrieve",
-        summary="HSDS: get a service at a location",
-        description="One public location of an active service as a fully nested HSDS 3.1 "
-        "`service_at_location` (location with address, schedules, the service's one-to-one "
-        "fields). A confidential location is 404, like an unknown id.",
         responses={200: OpenApiTypes.OBJECT},
         examples=_example("At a location", SERVICE_AT_LOCATION_EXAMPLE),
     )
     def get(self, request, pk):
+        """HSDS: get a service at a location
+
+        One public location of an active service as a fully nested HSDS 3.1 `service_at_location`
+        (location with address, schedules, the service's one-to-one fields). A confidential location
+        is 404, like an unknown id.
+        """
         Params(request, set())
         location = visible_or_404(hsds_locations().prefetch_related("schedules"), pk)
         return Response(service_at_location_full(location))
@@ -928,17 +933,17 @@ class HsdsServiceAtLocationDetailView(HsdsView):
 
 class HsdsTaxonomyListView(HsdsView):
     @extend_schema(
-        tags=["hsds"],
         operation_id="hsds_taxonomies_list",
-        summary="HSDS: list taxonomies",
-        description="This network's published taxonomies: service types (`srn`) and access "
-        "safeguards (`srn-safeguards`), in an HSDS `Page`. `search` matches names and "
-        "descriptions.",
         parameters=[SEARCH, *PAGE],
         responses={200: hsds_page_serializer("HsdsTaxonomyPage")},
         examples=_example("A page", _page_example(TAXONOMY_EXAMPLE)),
     )
     def get(self, request):
+        """HSDS: list taxonomies
+
+        This network's published taxonomies: service types (`srn`) and access safeguards
+        (`srn-safeguards`), in an HSDS `Page`. `search` matches names and descriptions.
+        """
         params = Params(request, {"search", *PAGE_NAMES})
         items = taxonomy_documents(request)
         return Response(page_of_list(params, _matching(items, params.text("search"))))
@@ -965,27 +970,21 @@ def _matching(items: list[dict], search: str | None) -> list[dict]:
 
 class HsdsTaxonomyDetailView(HsdsView):
     @extend_schema(
-        tags=["hsds"],
-        operation_id="hsds_taxonomies_retrieve",
-        summary="HSDS: get a taxonomy",
-        description="One of this network's published taxonomies.",
         responses={200: OpenApiTypes.OBJECT},
         examples=_example("Safeguards", TAXONOMY_EXAMPLE),
     )
     def get(self, request, pk):
+        """HSDS: get a taxonomy
+
+        One of this network's published taxonomies.
+        """
         Params(request, set())
         return Response(_with_id(taxonomy_documents(request), pk))
 
 
 class HsdsTaxonomyTermListView(HsdsView):
     @extend_schema(
-        tags=["hsds"],
         operation_id="hsds_taxonomy_terms_list",
-        summary="HSDS: list taxonomy terms",
-        description="The terms of this network's taxonomies (service types, then access "
-        "safeguards), in an HSDS `Page`, named in English (`/api/v1/taxonomy-terms` has nine "
-        "languages). Both taxonomies are flat: every term is top-level, so `top_only` keeps "
-        "them all and `parent_id` matches none. `taxonomy_id` keeps one taxonomy's terms.",
         parameters=[
             SEARCH,
             *PAGE,
@@ -997,6 +996,13 @@ class HsdsTaxonomyTermListView(HsdsView):
         examples=_example("A page", _page_example(TERM_EXAMPLE)),
     )
     def get(self, request):
+        """HSDS: list taxonomy terms
+
+        The terms of this network's taxonomies (service types, then access safeguards), in an HSDS
+        `Page`, named in English (`/api/v1/taxonomy-terms` has nine languages). Both taxonomies are
+        flat: every term is top-level, so `top_only` keeps them all and `parent_id` matches none.
+        `taxonomy_id` keeps one taxonomy's terms.
+        """
         params = Params(request, {"search", *PAGE_NAMES, "taxonomy_id", "top_only", "parent_id"})
         items = taxonomy_terms_documents()
         taxonomy = params.taxonomy()
@@ -1010,13 +1016,13 @@ class HsdsTaxonomyTermListView(HsdsView):
 
 class HsdsTaxonomyTermDetailView(HsdsView):
     @extend_schema(
-        tags=["hsds"],
-        operation_id="hsds_taxonomy_terms_retrieve",
-        summary="HSDS: get a taxonomy term",
-        description="One service type or access safeguard, by its HSDS id.",
         responses={200: OpenApiTypes.OBJECT},
         examples=_example("A safeguard", TERM_EXAMPLE),
     )
     def get(self, request, pk):
+        """HSDS: get a taxonomy term
+
+        One service type or access safeguard, by its HSDS id.
+        """
         Params(request, set())
         return Response(_with_id(taxonomy_terms_documents(), pk))

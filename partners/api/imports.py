@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from api.errors import DomainError, PayloadTooLarge, Unprocessable
 from api.serializers import StrictFieldsMixin, validated
-from partners.api.views import visible_or_404
+from partners.api.views import docstring_with, visible_or_404
 from partners.imports import services
 from partners.models import DirectoryImport, ImportFormat, OnConflict
 
@@ -197,19 +197,6 @@ class DirectoryImportListView(APIView):
 
     @extend_schema(
         tags=["imports"],
-        operation_id="directory_imports_create",
-        summary="Import an HSDS directory",
-        description="Upload an HSDS 3.1 directory to import into your organisation, which "
-        "owns every record imported (multipart/form-data, the file in `file`). The answer "
-        "is 202 with the import job; a Celery worker runs it, and `directory.import.finished` "
-        "goes to your webhooks when it ends. Services are matched by their HSDS `id` (kept as "
-        "their external id), so importing the same file again updates (`on_conflict=update`) "
-        "or skips, never duplicates. Each record's problems are in the job's report, with a "
-        "JSON pointer or a CSV file, row and column; any error refuses the whole import, which "
-        "is all or nothing for an organisation. Taxonomy terms of another taxonomy count only "
-        "through `taxonomy_mapping`; unmapped ones are reported, never guessed. A file that is "
-        f"not a document of its format: 400. Over {settings.DIRECTORY_IMPORT_MAX_BYTES} bytes: "
-        "413, refused before it is read. Anything but multipart/form-data: 415.",
         request={"multipart/form-data": ImportUploadSerializer},
         responses={
             202: OpenApiResponse(DirectoryImportSerializer, description="The job, queued."),
@@ -235,7 +222,21 @@ class DirectoryImportListView(APIView):
             )
         ],
     )
+    @docstring_with(max_bytes=settings.DIRECTORY_IMPORT_MAX_BYTES)
     def post(self, request):
+        """Import an HSDS directory
+
+        Upload an HSDS 3.1 directory to import into your organisation, which owns every record
+        imported (multipart/form-data, the file in `file`). The answer is 202 with the import job; a
+        Celery worker runs it, and `directory.import.finished` goes to your webhooks when it ends.
+        Services are matched by their HSDS `id` (kept as their external id), so importing the same
+        file again updates (`on_conflict=update`) or skips, never duplicates. Each record's problems
+        are in the job's report, with a JSON pointer or a CSV file, row and column; any error
+        refuses the whole import, which is all or nothing for an organisation. Taxonomy terms of
+        another taxonomy count only through `taxonomy_mapping`; unmapped ones are reported, never
+        guessed. A file that is not a document of its format: 400. Over {max_bytes} bytes: 413,
+        refused before it is read. Anything but multipart/form-data: 415.
+        """
         media_type = request.content_type.split(";")[0].strip().lower()
         if media_type != "multipart/form-data":
             raise UnsupportedMediaType(
@@ -278,15 +279,16 @@ class DirectoryImportDetailView(APIView):
 
     @extend_schema(
         tags=["imports"],
-        operation_id="directory_imports_retrieve",
-        summary="Get an import job",
-        description="Status (`queued`, `running`, `succeeded`, `failed`), progress (records "
-        "done of total), counts, and the report: errors (each refusing its organisation's "
-        "records), warnings (what was left out, and why) and unmapped taxonomy terms. Only "
-        "your own organisation's imports; another's is 404 like an unknown id.",
         responses={200: DirectoryImportSerializer},
         examples=[OpenApiExample("Finished", value=JOB_EXAMPLE, response_only=True)],
     )
     def get(self, request, pk):
+        """Get an import job
+
+        Status (`queued`, `running`, `succeeded`, `failed`), progress (records done of total),
+        counts, and the report: errors (each refusing its organisation's records), warnings (what
+        was left out, and why) and unmapped taxonomy terms. Only your own organisation's imports;
+        another's is 404 like an unknown id.
+        """
         job = visible_or_404(DirectoryImport.objects.filter(organisation=request.organisation), pk)
         return Response(DirectoryImportSerializer(job).data)

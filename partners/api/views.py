@@ -58,6 +58,37 @@ def visible_or_404(queryset: QuerySet, pk):
     return obj
 
 
+def docstring_with(**values):
+    """The decorated method's docstring with `values` filled in: where an operation's
+    documentation (api.schema_operations) cites a constant, it names it instead of copying it."""
+
+    def fill(method):
+        method.__doc__ = method.__doc__.format(**values)
+        return method
+
+    return fill
+
+
+class FilteredListMixin:
+    """A list narrowed to the value of its one filter, the query parameter `filter_parameter`
+    (which also documents it), matched exactly against the field of that name."""
+
+    filter_parameter: OpenApiParameter
+
+    @queryset_outside_requests
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        value = self.request.query_params.get(self.filter_parameter.name)
+        return queryset.filter(**{self.filter_parameter.name: value}) if value else queryset
+
+
+class PublicDirectoryMixin:
+    """The same public directory for every partner: the caller's own cache may keep a success
+    (api.middleware.CacheControlMiddleware)."""
+
+    directory_data = True
+
+
 class VisibleObjectMixin:
     """get_object raising the API's own NotFound, so the answer is a problem document."""
 
@@ -73,15 +104,15 @@ class MeView(APIView):
     required_scopes: list[str] = []
 
     @extend_schema(
-        tags=["me"],
-        operation_id="me_retrieve",
-        summary="Who am I",
-        description="The organisation this token acts for, the client and the token's scopes. "
-        "Any valid token may call it; use it to check your credentials.",
         responses={200: MeSerializer},
         examples=examples.ME,
     )
     def get(self, request):
+        """Who am I
+
+        The organisation this token acts for, the client and the token's scopes. Any valid token may
+        call it; use it to check your credentials.
+        """
         token = request.auth
         data = {
             "organisation": request.organisation,
@@ -95,35 +126,8 @@ class MeView(APIView):
 # --- Organisations --------------------------------------------------------------------------
 
 
-class OrganisationListView(generics.ListAPIView):
+class OrganisationsMixin(PublicDirectoryMixin):
     required_scopes = READ
-    # The same public directory for every partner: the caller's own cache may keep it.
-    directory_data = True
-    serializer_class = OrganisationSerializer
-    queryset = Organisation.objects.none()
-
-    @queryset_outside_requests
-    def get_queryset(self):
-        queryset = selectors.organisations_visible()
-        kind = self.request.query_params.get("kind")
-        return queryset.filter(kind=kind) if kind else queryset
-
-    @extend_schema(
-        tags=["organisations"],
-        summary="List organisations",
-        description="Every organisation in the network directory, newest first (cursor "
-        "paginated). Filter by `kind`.",
-        parameters=[OpenApiParameter("kind", OpenApiTypes.STR, description="Organisation kind.")],
-        examples=examples.ORGANISATION_LIST,
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-
-class OrganisationDetailView(VisibleObjectMixin, generics.RetrieveAPIView):
-    required_scopes = READ
-    # The same public directory for every partner: the caller's own cache may keep it.
-    directory_data = True
     serializer_class = OrganisationSerializer
     queryset = Organisation.objects.none()
 
@@ -131,13 +135,27 @@ class OrganisationDetailView(VisibleObjectMixin, generics.RetrieveAPIView):
     def get_queryset(self):
         return selectors.organisations_visible()
 
-    @extend_schema(
-        tags=["organisations"],
-        summary="Get an organisation",
-        description="One organisation's public profile.",
-        examples=examples.ORGANISATION,
-    )
+
+class OrganisationListView(FilteredListMixin, OrganisationsMixin, generics.ListAPIView):
+    filter_parameter = OpenApiParameter("kind", OpenApiTypes.STR, description="Organisation kind.")
+
+    @extend_schema(parameters=[filter_parameter], examples=examples.ORGANISATION_LIST)
     def get(self, request, *args, **kwargs):
+        """List organisations
+
+        Every organisation in the network directory, newest first (cursor paginated). Filter by
+        `kind`.
+        """
+        return super().get(request, *args, **kwargs)
+
+
+class OrganisationDetailView(VisibleObjectMixin, OrganisationsMixin, generics.RetrieveAPIView):
+    @extend_schema(examples=examples.ORGANISATION)
+    def get(self, request, *args, **kwargs):
+        """Get an organisation
+
+        One organisation's public profile.
+        """
         return super().get(request, *args, **kwargs)
 
 
@@ -145,27 +163,27 @@ class OrganisationMeView(APIView):
     required_scopes = {"GET": READ, "PATCH": WRITE}
 
     @extend_schema(
-        tags=["organisations"],
-        operation_id="organisations_me_retrieve",
-        summary="Get your organisation",
-        description="The profile of the organisation this token acts for.",
         responses={200: OrganisationSerializer},
         examples=examples.ORGANISATION,
     )
     def get(self, request):
+        """Get your organisation
+
+        The profile of the organisation this token acts for.
+        """
         return Response(OrganisationSerializer(request.organisation).data)
 
     @extend_schema(
-        tags=["organisations"],
-        operation_id="organisations_me_partial_update",
-        summary="Edit your organisation",
-        description="Edit your own public profile. `verified` is set only by network "
-        "stewards; sending it (or any unknown field) is a 400.",
         request=OrganisationUpdateSerializer,
         responses={200: OrganisationSerializer},
         examples=examples.ORGANISATION_UPDATE,
     )
     def patch(self, request):
+        """Edit your organisation
+
+        Edit your own public profile. `verified` is set only by network stewards; sending it (or any
+        unknown field) is a 400.
+        """
         data = validated(
             OrganisationUpdateSerializer,
             request.data,
@@ -179,18 +197,12 @@ class OrganisationMeView(APIView):
 # --- Taxonomy -------------------------------------------------------------------------------
 
 
-class TaxonomyTermListView(APIView):
+class TaxonomyTermListView(PublicDirectoryMixin, APIView):
     required_scopes = READ
     pagination_class = OnePage
-    # The same public directory for every partner: the caller's own cache may keep it.
-    directory_data = True
 
     @extend_schema(
         tags=["taxonomy"],
-        summary="List taxonomy terms",
-        description="The service types services are classified by, with stable codes. Names "
-        "follow the request's `Accept-Language` (en, es, fr, pt, ro, ru, th, zh, tl), falling "
-        "back to English; `Content-Language` says which was used.",
         parameters=[
             OpenApiParameter(
                 "Accept-Language", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False
@@ -200,6 +212,12 @@ class TaxonomyTermListView(APIView):
         examples=examples.TAXONOMY_TERMS,
     )
     def get(self, request):
+        """List taxonomy terms
+
+        The service types services are classified by, with stable codes. Names follow the request's
+        `Accept-Language` (en, es, fr, pt, ro, ru, th, zh, tl), falling back to English;
+        `Content-Language` says which was used.
+        """
         language = language_of(request)
         data = TaxonomyTermSerializer(
             selectors.taxonomy_terms(), many=True, context={"language": language}
@@ -266,20 +284,19 @@ class ServiceListView(APIView):
     pagination_class = OnePage
 
     @extend_schema(
-        tags=["services"],
-        operation_id="services_list",
-        summary="Search services",
-        description=SEARCH_DESCRIPTION
-        + " Prefer POST /services/search when the filters say something about a person.",
         parameters=[ServiceSearchQuerySerializer],
         responses={200: ServiceSearchResultSerializer(many=True)},
         examples=examples.SERVICE_LIST,
     )
+    @docstring_with(search=SEARCH_DESCRIPTION)
     def get(self, request):
+        """Search services
+
+        {search} Prefer POST /services/search when the filters say something about a person.
+        """
         return run_search(request, request.query_params)
 
     @extend_schema(
-        tags=["services"],
         request=ServiceWriteSerializer,
         responses={201: ServiceDetailSerializer},
         examples=examples.SERVICE_CREATE,
@@ -302,18 +319,19 @@ class ServiceSearchView(APIView):
     audit_as_read = True
 
     @extend_schema(
-        tags=["services"],
         operation_id="services_search",
-        summary="Search services (filters in the body)",
-        description=SEARCH_DESCRIPTION
-        + " Same filters and answer as GET /services/, sent as a JSON body so that what a "
-        "person needs stays out of URLs and access logs. For the next page, POST the same body "
-        "to `next` (its `cursor` may also be sent in the body).",
         request=ServiceSearchQuerySerializer,
         responses={200: ServiceSearchResultSerializer(many=True)},
         examples=examples.SERVICE_SEARCH,
     )
+    @docstring_with(search=SEARCH_DESCRIPTION)
     def post(self, request):
+        """Search services (filters in the body)
+
+        {search} Same filters and answer as GET /services/, sent as a JSON body so that what a
+        person needs stays out of URLs and access logs. For the next page, POST the same body to
+        `next` (its `cursor` may also be sent in the body).
+        """
         data = request.data
         if "cursor" in request.query_params:
             data = {**data, "cursor": request.query_params["cursor"]}
@@ -341,30 +359,29 @@ class ServiceDetailView(APIView):
     required_scopes = {"GET": READ, "PATCH": WRITE}
 
     @extend_schema(
-        tags=["services"],
-        operation_id="services_retrieve",
-        summary="Get a service",
-        description="A service with its locations, opening hours and capacity; taxonomy "
-        "names follow Accept-Language. Confidential locations are masked unless you own the "
-        "service or partner actively with its owner.",
         responses={200: ServiceDetailSerializer},
         examples=examples.SERVICE_DETAIL,
     )
     def get(self, request, pk):
+        """Get a service
+
+        A service with its locations, opening hours and capacity; taxonomy names follow
+        Accept-Language. Confidential locations are masked unless you own the service or partner
+        actively with its owner.
+        """
         return Response(service_detail_data(request, pk))
 
     @extend_schema(
-        tags=["services"],
-        operation_id="services_partial_update",
-        summary="Edit your service",
-        description="Partial update of one of your services. `locations`, when sent, "
-        "replace the old ones with their opening hours. Another organisation's service: 409 "
-        "`wrong-party`.",
         request=ServiceWriteSerializer,
         responses={200: ServiceDetailSerializer, 409: NOT_YOURS},
         examples=examples.SERVICE_UPDATE,
     )
     def patch(self, request, pk):
+        """Edit your service
+
+        Partial update of one of your services. `locations`, when sent, replace the old ones with
+        their opening hours. Another organisation's service: 409 `wrong-party`.
+        """
         service = own_service_or_404(request, pk)
         data = validated(ServiceWriteSerializer, request.data, instance=service, partial=True)
         services.service_update(service=service, organisation=request.organisation, **data)
@@ -375,17 +392,18 @@ class ServiceDeactivateView(APIView):
     required_scopes = WRITE
 
     @extend_schema(
-        tags=["services"],
         operation_id="services_deactivate",
-        summary="Deactivate your service",
-        description="Mark one of your services inactive: it leaves search results but stays "
-        "readable, since referrals and capacity history point at it. Another organisation's "
-        "service: 409 `wrong-party`.",
         request=None,
         responses={200: ServiceDetailSerializer, 409: NOT_YOURS},
         examples=examples.SERVICE_DEACTIVATE,
     )
     def post(self, request, pk):
+        """Deactivate your service
+
+        Mark one of your services inactive: it leaves search results but stays readable, since
+        referrals and capacity history point at it. Another organisation's service: 409
+        `wrong-party`.
+        """
         service = own_service_or_404(request, pk)
         services.service_deactivate(service=service, organisation=request.organisation)
         return Response(service_detail_data(request, pk))
@@ -394,21 +412,20 @@ class ServiceDeactivateView(APIView):
 # --- Capacity -------------------------------------------------------------------------------
 
 
-class CapacityView(APIView):
+class CapacityView(PublicDirectoryMixin, APIView):
     required_scopes = {"GET": READ, "PUT": CAPACITY}
-    # The same public directory for every partner: the caller's own cache may keep it.
-    directory_data = True
 
     @extend_schema(
         tags=["capacity"],
         operation_id="capacity_retrieve",
-        summary="Get a service's capacity",
-        description="The current capacity with an `ETag`; send it back as `If-Match` to "
-        "replace it.",
         responses={200: CapacitySerializer},
         examples=examples.CAPACITY,
     )
     def get(self, request, pk):
+        """Get a service's capacity
+
+        The current capacity with an `ETag`; send it back as `If-Match` to replace it.
+        """
         service = own_service_or_404(request, pk)
         capacity = getattr(service, "capacity", None)
         if capacity is None:
@@ -420,12 +437,6 @@ class CapacityView(APIView):
     @extend_schema(
         tags=["capacity"],
         operation_id="capacity_update",
-        summary="Replace your service's capacity",
-        description="Publish the capacity of one of your services. `If-Match` with the "
-        "current ETag is required (428 without it; 412 if someone changed it since you read "
-        "it, and nothing is written). The change is appended to the history and announced "
-        "as `capacity.updated` to you and your active partners. Another organisation's "
-        "service: 409 `wrong-party`.",
         parameters=[
             if_match_parameter(
                 'The capacity\'s ETag as you last read it, quoted (`"<id>.3"`), or `*`.'
@@ -441,6 +452,13 @@ class CapacityView(APIView):
         examples=examples.CAPACITY_UPDATE,
     )
     def put(self, request, pk):
+        """Replace your service's capacity
+
+        Publish the capacity of one of your services. `If-Match` with the current ETag is required
+        (428 without it; 412 if someone changed it since you read it, and nothing is written). The
+        change is appended to the history and announced as `capacity.updated` to you and your active
+        partners. Another organisation's service: 409 `wrong-party`.
+        """
         service = own_service_or_404(request, pk)
         capacity = services.capacity_update(
             service=service,
@@ -457,10 +475,8 @@ class HistoryPagination(CursorPagination):
     ordering = ("-id",)
 
 
-class CapacityHistoryView(generics.ListAPIView):
+class CapacityHistoryView(PublicDirectoryMixin, generics.ListAPIView):
     required_scopes = READ
-    # The same public directory for every partner: the caller's own cache may keep it.
-    directory_data = True
     serializer_class = CapacityHistorySerializer
     pagination_class = HistoryPagination
     queryset = CapacityHistory.objects.none()
@@ -472,12 +488,14 @@ class CapacityHistoryView(generics.ListAPIView):
     @extend_schema(
         tags=["capacity"],
         operation_id="capacity_history_list",
-        summary="A service's capacity history",
-        description="Every capacity the service has published, newest first (cursor "
-        "paginated). Append-only: the database refuses to change or delete it.",
         examples=examples.CAPACITY_HISTORY,
     )
     def get(self, request, *args, **kwargs):
+        """A service's capacity history
+
+        Every capacity the service has published, newest first (cursor paginated). Append-only: the
+        database refuses to change or delete it.
+        """
         return super().get(request, *args, **kwargs)
 
 
@@ -485,14 +503,7 @@ class CapacityBulkView(APIView):
     required_scopes = CAPACITY
 
     @extend_schema(
-        tags=["capacity"],
         operation_id="capacity_bulk_update",
-        summary="Replace many capacities at once",
-        description=f"Up to {BULK_MAX_ITEMS} capacity updates of your own services, applied "
-        "all or nothing: one invalid item rejects the batch with an error per item (JSON "
-        "pointers into `items`) and nothing is written. More items: 413. An item for another "
-        "organisation's service: 409 `wrong-party`, naming each such item. No If-Match here: a "
-        "batch is the publisher's current truth.",
         request=CapacityBulkSerializer,
         responses={
             200: CapacityBulkResultSerializer,
@@ -503,7 +514,15 @@ class CapacityBulkView(APIView):
         },
         examples=examples.CAPACITY_BULK,
     )
+    @docstring_with(max_items=BULK_MAX_ITEMS)
     def post(self, request):
+        """Replace many capacities at once
+
+        Up to {max_items} capacity updates of your own services, applied all or nothing: one invalid
+        item rejects the batch with an error per item (JSON pointers into `items`) and nothing is
+        written. More items: 413. An item for another organisation's service: 409 `wrong-party`,
+        naming each such item. No If-Match here: a batch is the publisher's current truth.
+        """
         items = request.data.get("items") if isinstance(request.data, dict) else None
         if isinstance(items, list) and len(items) > BULK_MAX_ITEMS:
             raise PayloadTooLarge(
@@ -522,48 +541,7 @@ class CapacityBulkView(APIView):
 # --- Partnerships ---------------------------------------------------------------------------
 
 
-class PartnershipListView(generics.ListAPIView):
-    required_scopes = {"GET": READ, "POST": WRITE}
-    serializer_class = PartnershipSerializer
-    queryset = Partnership.objects.none()
-
-    @queryset_outside_requests
-    def get_queryset(self):
-        queryset = selectors.partnerships_for(self.request.organisation)
-        wanted = self.request.query_params.get("status")
-        return queryset.filter(status=wanted) if wanted else queryset
-
-    @extend_schema(
-        tags=["partnerships"],
-        operation_id="partnerships_list",
-        summary="List your partnerships",
-        description="Partnerships your organisation proposed or was proposed, newest first. "
-        "Filter by `status`.",
-        parameters=[OpenApiParameter("status", OpenApiTypes.STR, description="e.g. active")],
-        examples=examples.PARTNERSHIP_LIST,
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-    @extend_schema(
-        tags=["partnerships"],
-        operation_id="partnerships_create",
-        summary="Propose a partnership",
-        description="Propose a data-sharing agreement to another organisation, naming the "
-        "data categories referrals may carry and the purposes. The other side accepts or "
-        "declines. Proposing to yourself: 400; when the pair already has an open one: 409.",
-        request=PartnershipProposeSerializer,
-        responses={201: PartnershipSerializer},
-        examples=examples.PARTNERSHIP_PROPOSE,
-    )
-    def post(self, request):
-        data = validated(PartnershipProposeSerializer, request.data)
-        partnership = services.partnership_propose(proposer=request.organisation, **data)
-        return Response(PartnershipSerializer(partnership).data, status=status.HTTP_201_CREATED)
-
-
-class PartnershipDetailView(VisibleObjectMixin, generics.RetrieveAPIView):
-    required_scopes = READ
+class PartnershipsMixin:
     serializer_class = PartnershipSerializer
     queryset = Partnership.objects.none()
 
@@ -571,14 +549,45 @@ class PartnershipDetailView(VisibleObjectMixin, generics.RetrieveAPIView):
     def get_queryset(self):
         return selectors.partnerships_for(self.request.organisation)
 
-    @extend_schema(
-        tags=["partnerships"],
-        operation_id="partnerships_retrieve",
-        summary="Get a partnership",
-        description="One of your partnerships. Others' answer 404.",
-        examples=examples.PARTNERSHIP,
-    )
+
+class PartnershipListView(FilteredListMixin, PartnershipsMixin, generics.ListAPIView):
+    required_scopes = {"GET": READ, "POST": WRITE}
+    filter_parameter = OpenApiParameter("status", OpenApiTypes.STR, description="e.g. active")
+
+    @extend_schema(parameters=[filter_parameter], examples=examples.PARTNERSHIP_LIST)
     def get(self, request, *args, **kwargs):
+        """List your partnerships
+
+        Partnerships your organisation proposed or was proposed, newest first. Filter by `status`.
+        """
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=PartnershipProposeSerializer,
+        responses={201: PartnershipSerializer},
+        examples=examples.PARTNERSHIP_PROPOSE,
+    )
+    def post(self, request):
+        """Propose a partnership
+
+        Propose a data-sharing agreement to another organisation, naming the data categories
+        referrals may carry and the purposes. The other side accepts or declines. Proposing to
+        yourself: 400; when the pair already has an open one: 409.
+        """
+        data = validated(PartnershipProposeSerializer, request.data)
+        partnership = services.partnership_propose(proposer=request.organisation, **data)
+        return Response(PartnershipSerializer(partnership).data, status=status.HTTP_201_CREATED)
+
+
+class PartnershipDetailView(VisibleObjectMixin, PartnershipsMixin, generics.RetrieveAPIView):
+    required_scopes = READ
+
+    @extend_schema(examples=examples.PARTNERSHIP)
+    def get(self, request, *args, **kwargs):
+        """Get a partnership
+
+        One of your partnerships. Others' answer 404.
+        """
         return super().get(request, *args, **kwargs)
 
 
@@ -614,14 +623,8 @@ class PartnershipActionView(APIView):
 
 
 def partnership_action_view(action: str):
-    summary, who = ACTION_TEXT[action]
     schema = extend_schema(
-        tags=["partnerships"],
         operation_id=f"partnerships_{action}",
-        summary=summary,
-        description=f"{who} Announced to both sides as `partnership.changed`. A step "
-        "the status does not allow: 409 `conflict`; a step only the other side may take: 409 "
-        "`wrong-party`.",
         request=None,
         responses={
             200: PartnershipSerializer,
@@ -632,9 +635,15 @@ def partnership_action_view(action: str):
         },
         examples=examples.PARTNERSHIP_ACTION,
     )
-    return action_view(
+    view = action_view(
         PartnershipActionView, f"Partnership{action.title()}View", schema, action_name=action
     )
+    summary, who = ACTION_TEXT[action]
+    view.post.__doc__ = (
+        f"{summary}\n\n{who} Announced to both sides as `partnership.changed`. A step the status "
+        "does not allow: 409 `conflict`; a step only the other side may take: 409 `wrong-party`."
+    )
+    return view
 
 
 PARTNERSHIP_ACTION_VIEWS = {action: partnership_action_view(action) for action in ACTION_TEXT}

@@ -15,7 +15,7 @@ from partners.hsds_terms import (
     safeguard_term_id,
     taxonomy_term_id,
 )
-from partners.models import Schedule
+from partners.models import SAFEGUARDS, Schedule
 from tests.api.helpers import assert_problem
 from tests.api.routes import api_routes
 from tests.partners.hsds_schemas import validate
@@ -222,14 +222,7 @@ def test_safeguards_are_attributes_under_the_published_taxonomy(client, director
             "/api/v1/hsds/taxonomy_terms", {"taxonomy_id": SAFEGUARD_TAXONOMY.id}
         ).json()["contents"]
     ]
-    assert codes == [
-        "no_id_required",
-        "no_immigration_status_questions",
-        "anonymous_access",
-        "walk_in",
-        "sex_worker_friendly",
-        "trans_friendly",
-    ]
+    assert codes == list(SAFEGUARDS)
     bare_body = client.get(f"/api/v1/hsds/services/{bare.pk}").json()
     assert not [a for a in bare_body["attributes"] if a["link_type"] == "access_safeguard"]
 

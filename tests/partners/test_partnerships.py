@@ -19,8 +19,9 @@ def other(make_organisation):
 
 
 @pytest.fixture
-def other_client(api_client_for, other):
-    return api_client_for(other)
+def sides(client, api_client_for, other):
+    """Each party's client: `client`'s organisation proposes to `other`."""
+    return {"proposer": client, "partner": api_client_for(other)}
 
 
 def propose(client, partner, **extra):
@@ -37,7 +38,7 @@ def act(client, partnership_id, action):
     return client.post(f"/api/v1/partnerships/{partnership_id}/{action}")
 
 
-def test_full_lifecycle(client, other_client, organisation, other):
+def test_full_lifecycle(client, sides, organisation, other):
     response = propose(client, other)
     assert response.status_code == 201, response.content
     body = response.json()
@@ -46,23 +47,23 @@ def test_full_lifecycle(client, other_client, organisation, other):
     pid = body["id"]
     assert active_partner_ids(organisation.pk) == []
 
-    assert act(other_client, pid, "accept").json()["status"] == "active"
+    assert act(sides["partner"], pid, "accept").json()["status"] == "active"
     assert active_partner_ids(organisation.pk) == [other.pk]
     assert active_partner_ids(other.pk) == [organisation.pk]
 
     assert act(client, pid, "suspend").json()["status"] == "suspended"
     assert active_partner_ids(organisation.pk) == []
     assert act(client, pid, "resume").json()["status"] == "active"
-    assert act(other_client, pid, "end").json()["status"] == "ended"
+    assert act(sides["partner"], pid, "end").json()["status"] == "ended"
     assert active_partner_ids(organisation.pk) == []
 
 
 def test_both_sides_list_it_and_nobody_else_sees_it(
-    client, other_client, api_client_for, make_organisation, other
+    client, sides, api_client_for, make_organisation, other
 ):
     pid = propose(client, other).json()["id"]
-    assert [p["id"] for p in client.get("/api/v1/partnerships").json()["results"]] == [pid]
-    assert [p["id"] for p in other_client.get("/api/v1/partnerships").json()["results"]] == [pid]
+    for side in sides.values():
+        assert [p["id"] for p in side.get("/api/v1/partnerships").json()["results"]] == [pid]
     stranger = api_client_for(make_organisation("Stranger"))
     assert stranger.get("/api/v1/partnerships").json()["results"] == []
     hidden = stranger.get(f"/api/v1/partnerships/{pid}")
@@ -94,22 +95,27 @@ WHO_MAY_ACT = [
     ("end", "proposed", "proposer", 200),
     ("end", "active", "partner", 200),
     ("end", "suspended", "proposer", 200),
-    ("accept", "active", "partner", 409),
-    ("decline", "active", "partner", 409),
-    ("suspend", "proposed", "partner", 409),
-    ("resume", "active", "proposer", 409),
-    ("end", "ended", "proposer", 409),
-    ("end", "declined", "partner", 409),
+]
+# Steps the status does not allow, whoever takes them: 409 `conflict`.
+STATUS_REFUSES = [
+    ("accept", "active", "partner"),
+    ("decline", "active", "partner"),
+    ("suspend", "proposed", "partner"),
+    ("resume", "active", "proposer"),
+    ("end", "ended", "proposer"),
+    ("end", "declined", "partner"),
 ]
 
 
-@pytest.mark.parametrize(("action", "status", "actor", "expected"), WHO_MAY_ACT)
+@pytest.mark.parametrize(
+    ("action", "status", "actor", "expected"),
+    [*WHO_MAY_ACT, *[(*step, 409) for step in STATUS_REFUSES]],
+)
 def test_who_may_take_each_step(
-    client, other_client, organisation, other, make_partnership, action, status, actor, expected
+    sides, organisation, other, make_partnership, action, status, actor, expected
 ):
     partnership = make_partnership(organisation, other, status=status)
-    acting = client if actor == "proposer" else other_client
-    response = act(acting, partnership.pk, action)
+    response = act(sides[actor], partnership.pk, action)
     assert response.status_code == (409 if expected == WRONG_PARTY else expected), response.content
     partnership.refresh_from_db()
     if expected != 200:
@@ -133,9 +139,8 @@ def test_who_may_take_each_step(
     ],
 )
 def test_only_the_suspending_side_may_resume(
-    client, other_client, organisation, other, make_partnership, suspender, resumer, expected
+    sides, organisation, other, make_partnership, suspender, resumer, expected
 ):
-    sides = {"proposer": client, "partner": other_client}
     partnership = make_partnership(organisation, other)
     assert act(sides[suspender], partnership.pk, "suspend").status_code == 200
     response = act(sides[resumer], partnership.pk, "resume")
@@ -146,9 +151,9 @@ def test_only_the_suspending_side_may_resume(
         assert partnership.status == "suspended"
 
 
-def test_every_change_is_announced_to_both_sides(client, other_client, organisation, other):
+def test_every_change_is_announced_to_both_sides(client, sides, organisation, other):
     pid = propose(client, other).json()["id"]
-    act(other_client, pid, "accept")
+    act(sides["partner"], pid, "accept")
     events = Event.objects.filter(type="partnership.changed").order_by("created")
     assert [(e.organisation_id, e.data["status"]) for e in events] == [
         (organisation.pk, "proposed"),
@@ -166,10 +171,10 @@ def test_proposing_to_oneself_is_422(client, organisation):
     assert not Partnership.objects.exists()
 
 
-def test_proposing_when_one_is_pending_is_409(client, other_client, organisation, other):
+def test_proposing_when_one_is_pending_is_409(client, sides, organisation, other):
     assert propose(client, other).status_code == 201
     again = propose(client, other)
-    reverse = propose(other_client, organisation)
+    reverse = propose(sides["partner"], organisation)
     assert again.status_code == reverse.status_code == 409
     assert again.json()["errors"][0]["pointer"] == "/partner_id"
     assert Partnership.objects.count() == 1

@@ -10,40 +10,44 @@ pytestmark = pytest.mark.django_db
 
 READ, WRITE, CAPACITY = "directory:read", "directory:write", "capacity:write"
 
-# (method, path template, body, scope needed)
+# Every directory read: a GET that needs directory:read.
+READS = [
+    "/api/v1/organisations",
+    "/api/v1/organisations/{org}",
+    "/api/v1/organisations/me",
+    "/api/v1/taxonomy-terms",
+    "/api/v1/services",
+    "/api/v1/services/{service}",
+    "/api/v1/services/{service}/capacity",
+    "/api/v1/services/{service}/capacity/history",
+    "/api/v1/partnerships",
+    "/api/v1/partnerships/{partnership}",
+    "/api/v1/hsds/services",
+    "/api/v1/hsds/services/{service}",
+    "/api/v1/hsds/organizations",
+    "/api/v1/hsds/organizations/{org}",
+    "/api/v1/hsds",
+    "/api/v1/directory/imports/{job}",
+    "/api/v1/hsds/service_at_locations",
+    "/api/v1/hsds/taxonomies",
+    "/api/v1/hsds/taxonomy_terms",
+]
+# (method, path template, body, scope needed): the reads above, then every other call.
 ENDPOINTS = [
-    ("get", "/api/v1/organisations", None, READ),
-    ("get", "/api/v1/organisations/{org}", None, READ),
-    ("get", "/api/v1/organisations/me", None, READ),
+    *[("get", path, None, READ) for path in READS],
     ("patch", "/api/v1/organisations/me", {"description": "x"}, WRITE),
-    ("get", "/api/v1/taxonomy-terms", None, READ),
-    ("get", "/api/v1/services", None, READ),
     ("post", "/api/v1/services/search", {}, READ),
     ("post", "/api/v1/services", {"name": "x", "taxonomy": ["food"]}, WRITE),
-    ("get", "/api/v1/services/{service}", None, READ),
     ("patch", "/api/v1/services/{service}", {"name": "x"}, WRITE),
     ("post", "/api/v1/services/{service}/deactivate", None, WRITE),
-    ("get", "/api/v1/services/{service}/capacity", None, READ),
     ("put", "/api/v1/services/{service}/capacity", {"available": 1}, CAPACITY),
-    ("get", "/api/v1/services/{service}/capacity/history", None, READ),
     ("post", "/api/v1/capacity/bulk", {"items": []}, CAPACITY),
-    ("get", "/api/v1/partnerships", None, READ),
     ("post", "/api/v1/partnerships", {"partner_id": "{other}"}, WRITE),
-    ("get", "/api/v1/partnerships/{partnership}", None, READ),
     *[
         ("post", f"/api/v1/partnerships/{{partnership}}/{action}", None, WRITE)
         for action in ("accept", "decline", "suspend", "resume", "end")
     ],
-    ("get", "/api/v1/hsds/services", None, READ),
-    ("get", "/api/v1/hsds/services/{service}", None, READ),
-    ("get", "/api/v1/hsds/organizations", None, READ),
-    ("get", "/api/v1/hsds/organizations/{org}", None, READ),
-    ("get", "/api/v1/hsds", None, READ),
-    ("get", "/api/v1/directory/imports/{job}", None, READ),
     ("post", "/api/v1/directory/imports", {"format": "json"}, WRITE),
-    ("get", "/api/v1/hsds/service_at_locations", None, READ),
-    ("get", "/api/v1/hsds/taxonomies", None, READ),
-    ("get", "/api/v1/hsds/taxonomy_terms", None, READ),
 ]
 ALL = (READ, WRITE, CAPACITY)
 
