@@ -85,13 +85,15 @@ def queryset_outside_requests(get_queryset):
     return wrapper
 
 
-def action_view(base, name: str, schema, **attrs) -> type:
-    """A subclass of `base` for one action, its `post` documented by `schema`: extend_schema
-    annotates the function it decorates, so each action needs a `post` of its own."""
+def action_view(base, name: str, schema, doc: str, **attrs) -> type:
+    """A subclass of `base` for one action, its `post` documented by `schema` and by `doc` (its
+    summary and description, see api.schema_operations): extend_schema annotates the function
+    it decorates, so each action needs a `post` of its own."""
 
     def post(self, request, pk):
         return base.post(self, request, pk)
 
+    post.__doc__ = doc
     return type(name, (base,), {"__module__": base.__module__, "post": schema(post), **attrs})
 
 

@@ -22,3 +22,14 @@ class AutoSchema(SpectacularAutoSchema):
 
     def get_description(self):
         return "\n\n".join(self._paragraphs()[1:])
+
+
+def docstring_with(**values):
+    """The decorated method's docstring with `values` filled in: where an operation's
+    documentation cites a constant, it names it instead of copying it."""
+
+    def fill(method):
+        method.__doc__ = method.__doc__.format(**values)
+        return method
+
+    return fill

@@ -9,8 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import DomainError, PayloadTooLarge, Unprocessable
+from api.schema_operations import docstring_with
 from api.serializers import StrictFieldsMixin, validated
-from partners.api.views import docstring_with, visible_or_404
+from partners.api.views import visible_or_404
 from partners.imports import services
 from partners.models import DirectoryImport, ImportFormat, OnConflict
 

@@ -16,6 +16,7 @@ from api.errors import NotFound, PayloadTooLarge
 from api.pagination import CursorPagination, OnePage, one_page
 from api.preconditions import if_match_parameter
 from api.schema import action_view, queryset_outside_requests
+from api.schema_operations import docstring_with
 from api.serializers import validated
 from partners import selectors, services
 from partners.api import examples
@@ -56,17 +57,6 @@ def visible_or_404(queryset: QuerySet, pk):
     if obj is None:
         raise NotFound(NOT_FOUND)
     return obj
-
-
-def docstring_with(**values):
-    """The decorated method's docstring with `values` filled in: where an operation's
-    documentation (api.schema_operations) cites a constant, it names it instead of copying it."""
-
-    def fill(method):
-        method.__doc__ = method.__doc__.format(**values)
-        return method
-
-    return fill
 
 
 class FilteredListMixin:
@@ -635,15 +625,16 @@ def partnership_action_view(action: str):
         },
         examples=examples.PARTNERSHIP_ACTION,
     )
-    view = action_view(
-        PartnershipActionView, f"Partnership{action.title()}View", schema, action_name=action
-    )
     summary, who = ACTION_TEXT[action]
-    view.post.__doc__ = (
-        f"{summary}\n\n{who} Announced to both sides as `partnership.changed`. A step the status "
-        "does not allow: 409 `conflict`; a step only the other side may take: 409 `wrong-party`."
+    return action_view(
+        PartnershipActionView,
+        f"Partnership{action.title()}View",
+        schema,
+        doc=f"{summary}\n\n{who} Announced to both sides as `partnership.changed`. A step the "
+        "status does not allow: 409 `conflict`; a step only the other side may take: 409 "
+        "`wrong-party`.",
+        action_name=action,
     )
-    return view
 
 
 PARTNERSHIP_ACTION_VIEWS = {action: partnership_action_view(action) for action in ACTION_TEXT}

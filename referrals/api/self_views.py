@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.pagination import OnePage, one_page
+from api.schema_operations import docstring_with
 from api.throttling import client_address
 from referrals import selectors, services
 from referrals.api import examples
@@ -141,6 +142,7 @@ class SelfDisclosuresView(SelfView):
         responses={200: SelfDisclosureSerializer(many=True), 401: NO_TOKEN},
         examples=examples.SELF_DISCLOSURES,
     )
+    @docstring_with(shown=selectors.SELF_DISCLOSURES_SHOWN)
     def get(self, request):
         """Who opened my details
 
@@ -150,8 +152,6 @@ class SelfDisclosuresView(SelfView):
         """
         rows = selectors.self_disclosures(grant=request.auth)
         return Response(one_page(SelfDisclosureSerializer(rows, many=True).data))
-
-    get.__doc__ = get.__doc__.format(shown=selectors.SELF_DISCLOSURES_SHOWN)
 
 
 class SelfWithdrawView(SelfView):

@@ -271,20 +271,16 @@ def transition_view(action: str):
         },
         examples=examples.transition(action, summary, transition.target),
     )
-    view = action_view(
+    return action_view(
         ReferralTransitionView,
         f"Referral{action.capitalize()}View",
         schema,
+        doc=f"{summary}\n\n{description} Only the {side} organisation may take it; the other "
+        "side gets 409 `wrong-party`, an illegal transition 409 `illegal-transition`, both "
+        "listing the allowed actions.",
         action_name=action,
         __doc__=description,
     )
-    # Read by api.schema_operations as the operation's summary and description.
-    view.post.__doc__ = (
-        f"{summary}\n\n{description} Only the {side} organisation may take it; the other side "
-        "gets 409 `wrong-party`, an illegal transition 409 `illegal-transition`, both listing "
-        "the allowed actions."
-    )
-    return view
 
 
 TRANSITION_VIEWS = {action: transition_view(action) for action in services.TRANSITIONS}
