@@ -33,6 +33,9 @@ class Status(models.TextChoices):
     EXPIRED = "expired"
 
 
+# Waiting for the receiver's answer: what respond_by applies to (the expiry job, and the
+# partial index it reads, which PostgreSQL uses only when the two conditions match).
+UNANSWERED_STATUSES = [Status.REQUESTED, Status.RECEIVED]
 TERMINAL_STATUSES = frozenset({Status.DECLINED, Status.COMPLETED, Status.CANCELLED, Status.EXPIRED})
 
 
@@ -106,7 +109,7 @@ class Referral(models.Model):
             models.Index(
                 fields=["respond_by"],
                 name="ref_open_respond_by",
-                condition=models.Q(status__in=[Status.REQUESTED, Status.RECEIVED]),
+                condition=models.Q(status__in=UNANSWERED_STATUSES),
             ),
         ]
 

@@ -43,6 +43,7 @@ from referrals.errors import (
 )
 from referrals.models import (
     TERMINAL_STATUSES,
+    UNANSWERED_STATUSES,
     Consent,
     KeyEpoch,
     PersonalData,
@@ -893,7 +894,7 @@ def referrals_expire_overdue(*, now: datetime | None = None, batch: int = 500) -
         with transaction.atomic():
             referrals = list(
                 Referral.objects.select_for_update(skip_locked=True)
-                .filter(status__in=[Status.REQUESTED, Status.RECEIVED], respond_by__lte=now)
+                .filter(status__in=UNANSWERED_STATUSES, respond_by__lte=now)
                 .order_by("respond_by")[:batch]
             )
             entries = []
