@@ -100,6 +100,7 @@ def authenticated(view, parameter: str):
             return HttpResponse(status=401)
         request.GET = request.GET.copy()
         request.GET[parameter] = str(token.application.organisation_id)
+        request.application = token.application
         return view(request, **kwargs)
 
     return ceiling

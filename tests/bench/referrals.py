@@ -212,11 +212,65 @@ _BARE_SQL = [
 ]
 
 
+# The same INSERTs as one statement, as the API writes a referral: for the guarded create, so
+# that it sends no more statements than the API does.
+_BARE_STATEMENT = (
+    "WITH " + ", ".join(f"s{n} AS ({sql})" for n, sql in enumerate(_BARE_SQL)) + " SELECT 1"
+)
+
+
 def bare_create(request):
     """The floor: the same INSERTs in one transaction, with no auth, parsing, validation,
     encryption or serialization. Only for the ratio in the report."""
+    from django.db import transaction
+    from django.http import JsonResponse
+
+    with transaction.atomic():
+        referral_id = _bare_inserts(_BARE_SQL)
+    return JsonResponse({"id": referral_id}, status=201)
+
+
+def guarded_create(request):
+    """`bare_create`, its INSERTs as one statement, with what no honest create can skip:
+    behind the token statement (harness.authenticated), the Idempotency-Key claimed and its
+    answer kept in the INSERTs' transaction (api.idempotency's own statements and
+    fingerprint), and the audit entry appended once that commits (api.audit.services). Still
+    no parsing, validation, rules, encryption or serialization, and one statement fewer than
+    the API sends: the API cannot go faster than this."""
+    from types import SimpleNamespace
+
     from django.db import connection, transaction
     from django.http import JsonResponse
+
+    from api.audit.services import audit_record
+    from api.idempotency import _ANSWER, _CLAIM, fingerprint
+
+    application = request.application
+    signed = SimpleNamespace(
+        method=request.method, path=request.path, data=json.loads(request.body)
+    )
+    key = request.headers["Idempotency-Key"]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_CLAIM, [application.pk, key, fingerprint(signed)])
+        (claimed,) = cursor.fetchone()
+        referral_id = _bare_inserts([_BARE_STATEMENT])
+        body = json.dumps({"id": referral_id})
+        cursor.execute(_ANSWER, [201, body, "{}", referral_id, claimed])
+    audit_record(
+        action="bench.create",
+        result="201",
+        organisation=application.organisation_id,
+        application=application,
+        object_type="referral",
+        object_id=referral_id,
+    )
+    return JsonResponse({"id": referral_id}, status=201)
+
+
+def _bare_inserts(statements: list[str]) -> str:
+    """The bare INSERTs of a referral and its rows, in the caller's transaction. Returns the
+    new referral's id."""
+    from django.db import connection
 
     ids = _bare_ids()
     now = datetime.now(UTC)
@@ -233,10 +287,10 @@ def bare_create(request):
         "event": uuid.uuid4(),
         "data": json.dumps({"referral_id": str(rid), "status": "requested"}),
     }
-    with transaction.atomic(), connection.cursor() as cursor:
-        for sql in _BARE_SQL:
+    with connection.cursor() as cursor:
+        for sql in statements:
             cursor.execute(sql, params)
-    return JsonResponse({"id": str(rid)}, status=201)
+    return str(rid)
 
 
 _bare_cache: dict = {}
@@ -340,6 +394,10 @@ def bare_urlpatterns() -> list:
 
     return [
         path(BARE_PATH.lstrip("/"), csrf_exempt(bare_create)),
+        path(
+            f"{AUTHENTICATED.lstrip('/')}{BARE_PATH}",
+            csrf_exempt(harness.authenticated(guarded_create, "sender")),
+        ),
         path(BARE_INBOX_PATH.lstrip("/"), bare_inbox),
         path(f"{BARE_DETAIL_PATH.lstrip('/')}<uuid:pk>", bare_detail),
         path(
@@ -417,7 +475,7 @@ def paths_script(paths: list[str]) -> str:
     return _PATHS_SCRIPT % ", ".join(json.dumps(path) for path in paths)
 
 
-def _create_side(url: str, headers: dict, body: str) -> rounds.Side:
+def _create_side(url: str, headers: dict, body: str, label: str = "api") -> rounds.Side:
     """POST /referrals/ with a fresh Idempotency-Key prefix per load run: a key seen before
     would be answered from the idempotency record instead of creating a referral."""
 
@@ -433,7 +491,7 @@ def _create_side(url: str, headers: dict, body: str) -> rounds.Side:
             script=_IDEMPOTENCY_SCRIPT % uuid.uuid4().hex,
         )
 
-    return rounds.Side("api", run)
+    return rounds.Side(label, run)
 
 
 class _InProcess:
@@ -463,6 +521,14 @@ class _InProcess:
 
     def bare_create(self):
         return self.bare.post(BARE_PATH, "{}", content_type="application/json")
+
+    def guarded_create(self):
+        return self.writer.post(
+            f"{AUTHENTICATED}{BARE_PATH}",
+            "{}",
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+        )
 
     def inbox(self, query: str = ""):
         return self.reader.get(f"/api/v1/referrals?box=inbox{query}")
@@ -576,6 +642,10 @@ def _cpu_per_request(
     calls = {
         "create": (lambda n: local.create(), 201),
         "create, bare INSERTs": (lambda n: local.bare_create(), 201),
+        "create, bare INSERTs after the token statement, the key and the audit entry": (
+            lambda n: local.guarded_create(),
+            201,
+        ),
         "inbox": (lambda n: local.inbox(), 200),
         "inbox, ceiling": (lambda n: local.bare_inbox(), 200),
         "inbox, ceiling after the token statement": (
@@ -696,6 +766,20 @@ def run(args) -> list[dict]:
             )
             # How far below its ceiling the token statement alone puts any API request.
             token_bound = [
+                # A create's: with the Idempotency-Key and the audit entry too.
+                *compare(
+                    "create: bare INSERTs after the token statement, the key and the audit entry",
+                    _create_side(
+                        f"{base}{AUTHENTICATED}{BARE_PATH}",
+                        {**json_headers, "Authorization": f"Bearer {sender_token}"},
+                        "{}",
+                        label="guarded",
+                    ),
+                    rounds.wrk_side(
+                        "bare", base + BARE_PATH, method="POST", headers=json_headers, body="{}"
+                    ),
+                    connections=(16,),
+                ),
                 *compare(
                     "inbox: ceiling after the token statement",
                     rounds.wrk_side(
