@@ -4,7 +4,6 @@ organisation explicitly, so scoping is visible at the call site."""
 import json
 import time
 import uuid
-from dataclasses import asdict
 from datetime import datetime
 
 from django.db import connection
@@ -113,7 +112,7 @@ def capacity_history_for(service: Service) -> QuerySet[CapacityHistory]:
 
 def search_cursor_binding(*, caller_id, filters: SearchFilters) -> str:
     """What a search cursor is good for: this caller and exactly these filters."""
-    return json.dumps(["services.search", str(caller_id), asdict(filters)], sort_keys=True)
+    return json.dumps(["services.search", str(caller_id), vars(filters)], sort_keys=True)
 
 
 def encode_cursor(sort_key, service_id, *, binding: str) -> str:
